@@ -1,0 +1,5 @@
+"""`python -m pipeline` is `tidings`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,365 @@
+"""Load and validate configuration once, into a frozen `Config`.
+
+Order of precedence: packaged defaults (`pipeline/defaults.toml`), then the user's file,
+then environment (`TIDINGS_STORE`, `TIDINGS_SMTP_PASSWORD`, `ARGOS_PACKAGES_DIR`), then
+command-line flags. Every problem is a `ConfigError` that names the file, the key and what
+is wrong, because a cron job's only feedback is that one line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = "config/tidings.toml"
+SOURCE_KINDS = ("feed", "sitemap", "page")
+_INTERVAL = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: Path
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    user_agent: str
+    timeout: float
+    max_bytes: int
+    host_delay: float
+    robots: bool
+    retries: int
+    backoff: float
+    max_retry_wait: float
+    max_redirects: int
+    max_articles: int
+    concurrency: int
+    min_text_chars: int
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    target: str
+    languages: tuple[str, ...]
+    package_dir: Path
+    beam_size: int
+    threads: int
+    batch_tokens: int
+    max_sentence_tokens: int
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    to: tuple[str, ...]
+    from_: str
+    smtp_host: str
+    smtp_port: int
+    starttls: bool
+    ssl: bool
+    username: str
+    password: str = field(repr=False)
+    at: str
+    timezone: str
+    since: timedelta
+    send_empty: bool
+    grace: timedelta
+
+
+@dataclass(frozen=True)
+class StoriesConfig:
+    window_days: float
+    near_duplicate: float
+    join: float
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    url: str
+    kind: str
+    language: str | None
+    every: timedelta
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    name: str
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    terms: tuple[str, ...]
+    off_topic: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    store: StoreConfig
+    fetch: FetchConfig
+    translate: TranslateConfig
+    digest: DigestConfig
+    stories: StoriesConfig
+    topic: TopicConfig
+    sources: tuple[SourceConfig, ...]
+    watch: tuple[WatchConfig, ...]
+
+    @property
+    def state_dir(self) -> Path:
+        """Runtime files (lock, logs, packages) live beside the store."""
+        return self.store.path.parent
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(str(self.path), "sources", f"no source named {name!r} (known: {known})")
+
+
+def parse_interval(text: str) -> timedelta:
+    """'30m', '1h', '1h30m', '45s', '2d' → timedelta; ValueError on anything else."""
+    match = _INTERVAL.match(str(text))
+    if not match or not any(match.groups()):
+        raise ValueError(f"{text!r} is not an interval like 30m, 1h, 1h30m, 45s or 2d")
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    delta = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if delta.total_seconds() <= 0:
+        raise ValueError(f"{text!r} must be longer than zero")
+    return delta
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("TIDINGS_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_defaults() -> dict[str, Any]:
+    text = resources.files("pipeline").joinpath("defaults.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def load_config(path: str | Path | None = None, *, env: dict[str, str] | None = None) -> Config:
+    """Read `path` (or the default), merge it over the packaged defaults and validate."""
+    env = dict(os.environ) if env is None else env
+    path = Path(path) if path is not None else default_config_path()
+    if not path.exists():
+        raise ConfigError(str(path), None, "file not found (set --config or $TIDINGS_CONFIG)")
+    try:
+        user = tomllib.loads(path.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), None, f"not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, f"cannot be read: {exc}") from exc
+    return build_config(user, path=path, env=env)
+
+
+def build_config(user: dict[str, Any], *, path: Path, env: dict[str, str]) -> Config:
+    """Validate a parsed TOML document (merged over the defaults) into a `Config`."""
+    defaults = load_defaults()
+    v = _Validator(str(path))
+    known = set(defaults) | {"sources"}
+    for key in user:
+        if key not in known:
+            v.fail(key, f"unknown section (known: {', '.join(sorted(known))})")
+    merged: dict[str, Any] = {}
+    for section, values in defaults.items():
+        if isinstance(values, dict):
+            given = user.get(section, {})
+            if not isinstance(given, dict):
+                v.fail(section, "must be a table, like [" + section + "]")
+            for key in given:
+                if key not in values:
+                    v.fail(f"{section}.{key}", f"unknown key (known: {', '.join(values)})")
+            merged[section] = {**values, **given}
+        else:
+            merged[section] = user.get(section, values)
+    merged["sources"] = user.get("sources", [])
+
+    store_path = env.get("TIDINGS_STORE") or v.string(merged["store"], "store", "path")
+    f = merged["fetch"]
+    fetch = FetchConfig(
+        user_agent=v.string(f, "fetch", "user_agent"),
+        timeout=v.number(f, "fetch", "timeout", minimum=0.1),
+        max_bytes=int(v.number(f, "fetch", "max_bytes", minimum=1024)),
+        host_delay=v.number(f, "fetch", "host_delay", minimum=0),
+        robots=v.boolean(f, "fetch", "robots"),
+        retries=int(v.number(f, "fetch", "retries", minimum=0)),
+        backoff=v.number(f, "fetch", "backoff", minimum=0),
+        max_retry_wait=v.number(f, "fetch", "max_retry_wait", minimum=0),
+        max_redirects=int(v.number(f, "fetch", "max_redirects", minimum=0)),
+        max_articles=int(v.number(f, "fetch", "max_articles", minimum=1)),
+        concurrency=int(v.number(f, "fetch", "concurrency", minimum=1)),
+        min_text_chars=int(v.number(f, "fetch", "min_text_chars", minimum=1)),
+    )
+    t = merged["translate"]
+    package_dir = (v.string(t, "translate", "package_dir", empty_ok=True)
+                   or env.get("ARGOS_PACKAGES_DIR")
+                   or str(Path(store_path).parent / "argos-packages"))
+    translate = TranslateConfig(
+        target=v.string(t, "translate", "target"),
+        languages=tuple(v.strings(t, "translate", "languages")),
+        package_dir=Path(package_dir),
+        beam_size=int(v.number(t, "translate", "beam_size", minimum=1)),
+        threads=int(v.number(t, "translate", "threads", minimum=0)),
+        batch_tokens=int(v.number(t, "translate", "batch_tokens", minimum=16)),
+        max_sentence_tokens=int(v.number(t, "translate", "max_sentence_tokens", minimum=8)),
+    )
+    d = merged["digest"]
+    timezone = v.string(d, "digest", "timezone")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        v.fail("digest.timezone", f"unknown time zone {timezone!r}", exc)
+    at = v.string(d, "digest", "at")
+    if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", at):
+        v.fail("digest.at", f"{at!r} is not a time like 07:30")
+    digest = DigestConfig(
+        to=tuple(v.strings(d, "digest", "to")),
+        from_=v.string(d, "digest", "from"),
+        smtp_host=v.string(d, "digest", "smtp_host"),
+        smtp_port=int(v.number(d, "digest", "smtp_port", minimum=1)),
+        starttls=v.boolean(d, "digest", "starttls"),
+        ssl=v.boolean(d, "digest", "ssl"),
+        username=v.string(d, "digest", "username", empty_ok=True),
+        password=env.get("TIDINGS_SMTP_PASSWORD", ""),
+        at=at,
+        timezone=timezone,
+        since=v.interval(d, "digest", "since"),
+        send_empty=v.boolean(d, "digest", "send_empty"),
+        grace=v.interval(d, "digest", "grace"),
+    )
+    s = merged["stories"]
+    stories = StoriesConfig(
+        window_days=v.number(s, "stories", "window_days", minimum=0.1),
+        near_duplicate=v.number(s, "stories", "near_duplicate", minimum=0, maximum=1),
+        join=v.number(s, "stories", "join", minimum=0, maximum=1),
+    )
+    tp = merged["topic"]
+    topic = TopicConfig(terms=tuple(v.strings(tp, "topic", "terms")),
+                        off_topic=tuple(v.strings(tp, "topic", "off_topic")))
+    return Config(
+        path=path,
+        store=StoreConfig(path=Path(store_path)),
+        fetch=fetch,
+        translate=translate,
+        digest=digest,
+        stories=stories,
+        topic=topic,
+        sources=tuple(_sources(v, merged["sources"])),
+        watch=tuple(_watch(v, merged["watch"])),
+    )
+
+
+def _sources(v: _Validator, items: Any) -> list[SourceConfig]:
+    if not isinstance(items, list):
+        v.fail("sources", "must be an array of tables: [[sources]]")
+    out: list[SourceConfig] = []
+    names: set[str] = set()
+    allowed = {"name", "url", "kind", "language", "every"}
+    for i, item in enumerate(items):
+        where = f"sources[{i}]"
+        if not isinstance(item, dict):
+            v.fail(where, "must be a table with name, url and kind")
+        for key in item:
+            if key not in allowed:
+                v.fail(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(allowed))})")
+        name = v.string(item, where, "name")
+        where = f"sources[{i}] ({name})"
+        if name in names:
+            v.fail(f"{where}.name", f"{name!r} is used by two sources")
+        names.add(name)
+        if "url" not in item:
+            v.fail(f"{where}.url", "missing: every source needs the URL of its feed, "
+                   "sitemap or listing page")
+        url = v.string(item, where, "url")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            v.fail(f"{where}.url", f"{url!r} is not an http(s) URL")
+        kind = v.string(item, where, "kind") if "kind" in item else "feed"
+        if kind not in SOURCE_KINDS:
+            v.fail(f"{where}.kind", f"unknown kind {kind!r} (use one of: {', '.join(SOURCE_KINDS)})")
+        language = item.get("language")
+        if language is not None and not isinstance(language, str):
+            v.fail(f"{where}.language", "must be a language code such as en, it or zh")
+        every = v.interval(item, where, "every") if "every" in item else parse_interval("1h")
+        out.append(SourceConfig(name=name, url=url, kind=kind, language=language, every=every))
+    return out
+
+
+def _watch(v: _Validator, items: Any) -> list[WatchConfig]:
+    if not isinstance(items, list):
+        v.fail("watch", "must be an array of tables: [[watch]]")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            v.fail(f"watch[{i}]", "must be a table with name and aliases")
+        name = v.string(item, f"watch[{i}]", "name")
+        aliases = v.strings(item, f"watch[{i}] ({name})", "aliases")
+        out.append(WatchConfig(name=name, aliases=tuple(dict.fromkeys([name, *aliases]))))
+    return out
+
+
+class _Validator:
+    """Type checks that raise `ConfigError` naming the file and the dotted key."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str, cause: BaseException | None = None) -> Any:
+        raise ConfigError(self.path, key, problem) from cause
+
+    def string(self, table: dict[str, Any], section: str, key: str, *,
+               empty_ok: bool = False) -> str:
+        value = table.get(key)
+        if not isinstance(value, str):
+            self.fail(f"{section}.{key}", f"must be a string, got {_kind(value)}")
+        if not empty_ok and not value.strip():
+            self.fail(f"{section}.{key}", "must not be empty")
+        return value
+
+    def strings(self, table: dict[str, Any], section: str, key: str) -> list[str]:
+        value = table.get(key)
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            self.fail(f"{section}.{key}", f"must be an array of strings, got {_kind(value)}")
+        return [x for x in value if x.strip()]
+
+    def number(self, table: dict[str, Any], section: str, key: str, *,
+               minimum: float | None = None, maximum: float | None = None) -> float:
+        value = table.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(f"{section}.{key}", f"must be a number, got {_kind(value)}")
+        if minimum is not None and value < minimum:
+            self.fail(f"{section}.{key}", f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            self.fail(f"{section}.{key}", f"must be at most {maximum}, got {value}")
+        return float(value)
+
+    def boolean(self, table: dict[str, Any], section: str, key: str) -> bool:
+        value = table.get(key)
+        if not isinstance(value, bool):
+            self.fail(f"{section}.{key}", f"must be true or false, got {_kind(value)}")
+        return value
+
+    def interval(self, table: dict[str, Any], section: str, key: str) -> timedelta:
+        value = table.get(key)
+        try:
+            return parse_interval(value)
+        except (ValueError, TypeError) as exc:
+            return self.fail(f"{section}.{key}", str(exc), exc)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {value!r}"[:80]

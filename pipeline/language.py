@@ -1,0 +1,65 @@
+"""Language detection: langdetect made deterministic, plus script checks.
+
+langdetect is probabilistic; a fixed seed makes the same text give the same answer.
+Chinese is decided by script before langdetect is asked, so it is never mistaken for
+Korean or Japanese (kana decides Japanese); zh-cn / zh-tw are stored as zh.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from .models import Article
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_SAMPLE_CHARS = 3000
+_lock = threading.Lock()
+_factory_ready = False
+
+
+def _ensure_factory() -> None:
+    global _factory_ready
+    with _lock:
+        if not _factory_ready:
+            from langdetect import DetectorFactory
+            from langdetect.detector_factory import init_factory
+            DetectorFactory.seed = 0  # every Detector seeds its own generator from this
+            init_factory()
+            _factory_ready = True
+
+
+def detect(text: str) -> tuple[str, float]:
+    """(language code, confidence 0..1); ("und", 0.0) when there is nothing to judge."""
+    sample = text[:_SAMPLE_CHARS]
+    letters = _LETTER.findall(sample)
+    if len(letters) < 3:
+        return "und", 0.0
+    han = len(_HAN.findall(sample))
+    kana = len(_KANA.findall(sample))
+    hangul = len(_HANGUL.findall(sample))
+    if kana > 0.05 * len(letters):
+        return "ja", round(min(1.0, (kana + han) / len(letters)), 3)
+    if hangul > 0.3 * len(letters):
+        return "ko", round(hangul / len(letters), 3)
+    if han > 0.3 * len(letters):
+        return "zh", round(han / len(letters), 3)
+    _ensure_factory()
+    from langdetect import detect_langs
+    from langdetect.lang_detect_exception import LangDetectException
+    try:
+        best = detect_langs(sample)[0]
+    except (LangDetectException, IndexError):
+        return "und", 0.0
+    lang = str(best.lang)
+    if lang.startswith("zh"):
+        lang = "zh"
+    return lang, round(float(best.prob), 3)
+
+
+def detect_article(article: Article) -> Article:
+    lang, confidence = detect(f"{article.title}\n{article.text}")
+    return article.replace(lang=lang, lang_confidence=confidence)

@@ -1,0 +1,79 @@
+"""One pass at a time: an advisory lock file in `state/`.
+
+`flock` is released by the kernel when its holder dies, so a lock left by a killed
+process is simply taken over; the file's text says who holds it, for the message the
+second process prints.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from .errors import LockHeld
+
+log = logging.getLogger("tidings.lock")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class PassLock:
+    def __init__(self, path: Path, command: str) -> None:
+        self.path = path
+        self.command = command
+        self._fd: int | None = None
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text("utf-8").strip() or "unknown holder"
+        except OSError:
+            return "unknown holder"
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockHeld(str(self.path), self.holder()) from None
+        previous = os.read(fd, 4096).decode("utf-8", "replace").strip()
+        if previous:
+            pid = previous.split()[0].removeprefix("pid=")
+            if pid.isdigit() and not _alive(int(pid)):
+                log.warning("taking over the lock left by dead process %s (%s)", pid, previous)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
+        os.write(fd, f"pid={os.getpid()} host={socket.gethostname()} command={self.command!r} "
+                     f"since={stamp}\n".encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> PassLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()

@@ -1,0 +1,160 @@
+"""Schema of the store as recorded migrations (sqlite-utils `Migrations`).
+
+Each function is one change, applied once and recorded in `_sqlite_migrations`; add new
+ones at the end, never edit an applied one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("tidings")
+
+
+@migrations()
+def m001_contract_tables(db: Database) -> None:
+    """The tables of the contract (DESIGN.md) and the bookkeeping a pass needs."""
+    db.execute("""
+    CREATE TABLE IF NOT EXISTS stories (
+        id INTEGER PRIMARY KEY,
+        title_en TEXT,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        article_count INTEGER NOT NULL DEFAULT 0,
+        languages TEXT NOT NULL DEFAULT '[]',
+        entities TEXT NOT NULL DEFAULT '[]',
+        flagged INTEGER NOT NULL DEFAULT 0,
+        digest_id INTEGER REFERENCES digests(id),
+        lead_article_id INTEGER,
+        created_at TEXT NOT NULL
+    )""")
+    db.execute("""
+    CREATE TABLE IF NOT EXISTS articles (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        title TEXT,
+        text TEXT,
+        lang TEXT,
+        lang_confidence REAL,
+        title_en TEXT,
+        text_en TEXT,
+        translation_status TEXT NOT NULL,
+        translation_package TEXT,
+        translation_error TEXT,
+        published_at TEXT,
+        fetched_at TEXT NOT NULL,
+        fetched_url TEXT,
+        author TEXT,
+        content_hash TEXT NOT NULL,
+        story_id INTEGER REFERENCES stories(id),
+        duplicate_of INTEGER REFERENCES articles(id),
+        relevant INTEGER NOT NULL DEFAULT 0,
+        entities TEXT NOT NULL DEFAULT '[]',
+        topic_terms TEXT NOT NULL DEFAULT '[]',
+        fingerprint TEXT,
+        evidence TEXT
+    )""")
+    db.execute("""
+    CREATE TABLE IF NOT EXISTS fetches (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        source TEXT,
+        kind TEXT,
+        status INTEGER,
+        error TEXT,
+        fetched_at TEXT NOT NULL,
+        elapsed_ms INTEGER,
+        bytes INTEGER,
+        conditional INTEGER NOT NULL DEFAULT 0
+    )""")
+    db.execute("""
+    CREATE TABLE IF NOT EXISTS digests (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        recipients TEXT,
+        story_count INTEGER NOT NULL DEFAULT 0,
+        message_id TEXT
+    )""")
+    # Conditional GET validators per URL (feeds, sitemaps, listing pages, robots.txt).
+    db.execute("""
+    CREATE TABLE IF NOT EXISTS http_cache (
+        url TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        body TEXT,
+        updated_at TEXT NOT NULL
+    )""")
+    # The frontier: every article link a source announced, until it is processed, so a
+    # crash or a failed page never loses a link even when the feed next answers 304.
+    db.execute("""
+    CREATE TABLE IF NOT EXISTS links (
+        url TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        discovered_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        hint_title TEXT,
+        hint_published TEXT,
+        article_id INTEGER,
+        updated_at TEXT
+    )""")
+    db.execute("""
+    CREATE TABLE IF NOT EXISTS article_keys (
+        key TEXT NOT NULL,
+        article_id INTEGER NOT NULL REFERENCES articles(id),
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (key, article_id)
+    ) WITHOUT ROWID""")
+    db.execute("""
+    CREATE TABLE IF NOT EXISTS translation_cache (
+        package TEXT NOT NULL,
+        source TEXT NOT NULL,
+        target TEXT NOT NULL,
+        PRIMARY KEY (package, source)
+    )""")
+    db.execute("""
+    CREATE TABLE IF NOT EXISTS source_state (
+        name TEXT PRIMARY KEY,
+        last_run_at TEXT,
+        last_success_at TEXT,
+        last_error TEXT,
+        last_error_at TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        next_due_at TEXT
+    )""")
+    db.execute("""
+    CREATE TABLE IF NOT EXISTS runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        command TEXT,
+        report TEXT
+    )""")
+    for sql in (
+        "CREATE INDEX IF NOT EXISTS idx_articles_content_hash ON articles(content_hash)",
+        "CREATE INDEX IF NOT EXISTS idx_articles_story ON articles(story_id)",
+        "CREATE INDEX IF NOT EXISTS idx_articles_fetched_at ON articles(fetched_at)",
+        "CREATE INDEX IF NOT EXISTS idx_articles_source ON articles(source, fetched_at)",
+        "CREATE INDEX IF NOT EXISTS idx_articles_translation ON articles(translation_status, lang)",
+        "CREATE INDEX IF NOT EXISTS idx_articles_fetched_url ON articles(fetched_url)",
+        "CREATE INDEX IF NOT EXISTS idx_stories_flagged ON stories(flagged, first_seen)",
+        "CREATE INDEX IF NOT EXISTS idx_stories_digest ON stories(digest_id, flagged)",
+        "CREATE INDEX IF NOT EXISTS idx_fetches_source ON fetches(source, fetched_at)",
+        "CREATE INDEX IF NOT EXISTS idx_fetches_url ON fetches(url)",
+        "CREATE INDEX IF NOT EXISTS idx_links_status ON links(source, status)",
+        "CREATE INDEX IF NOT EXISTS idx_article_keys_article ON article_keys(article_id)",
+    ):
+        db.execute(sql)
+    # Full-text search in the CJK-aware search form (see pipeline/fts.py); rowid = article id.
+    db.execute("""
+    CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
+        title, text, title_en, text_en, tokenize = 'unicode61 remove_diacritics 2'
+    )""")
+
+
+def apply(db: Database) -> None:
+    migrations.apply(db)

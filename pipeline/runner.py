@@ -1,0 +1,332 @@
+"""One pass: every source's links fetched, each article taken through the stages, stored.
+
+The stage sequence for a fetched page is listed once, in `Pass.process`:
+
+    extract → language → translation status → relevance → story placement → store
+
+HTTP runs in an asyncio loop (hosts concurrently, one host politely); everything that
+touches SQLite or burns CPU runs on one worker thread, one article at a time, each
+committed in its own transaction. Translation runs at the end of the pass, batched across
+the articles the pass stored. A stop request (SIGTERM/SIGINT) lets the article in hand
+finish; links not reached stay in the frontier for the next pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, Protocol, TypeVar
+
+import httpx
+
+from . import extract, language, stories
+from .config import Config, SourceConfig, TranslateConfig
+from .discover import Discovered, discover
+from .errors import ExtractError, FeedError, FetchError, NotHTML, RobotsDisallowed
+from .fetch import Fetcher, FetchRecord, make_client
+from .models import Article, FetchError_, Page, PassReport
+from .relevance import Matcher
+from .store import Link, Store
+
+log = logging.getLogger("tidings.runner")
+T = TypeVar("T")
+MAX_CHILD_SITEMAPS = 20
+MAX_LINK_ATTEMPTS = 5
+
+
+class Progress(Protocol):
+    """What the runner tells a progress display; the CLI passes a rich one on a TTY."""
+
+    def add_total(self, n: int) -> None: ...
+    def advance(self, description: str) -> None: ...
+
+
+class _Silent:
+    def add_total(self, n: int) -> None:
+        pass
+
+    def advance(self, description: str) -> None:
+        pass
+
+
+def initial_translation_status(lang: str, config: TranslateConfig) -> tuple[str, str | None]:
+    """Before the translation stage: what this language needs."""
+    if lang == config.target:
+        return "not_needed", None
+    if lang in config.languages:
+        return "pending", None
+    return "failed", (f"untranslatable by configuration: language {lang!r} is not in "
+                      f"translate.languages")
+
+
+@dataclass(slots=True)
+class Outcome:
+    kind: str  # new | duplicate | known | no_text
+    article: Article | None = None
+    new_story: bool = False
+    flagged: bool = False
+    error: str | None = None
+
+
+TranslatorFactory = Callable[[Config, Store], Any]
+
+
+class StoreCache:
+    """The translation cache of the store, in the shape the translator asks for."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get_many(self, package_key: str, sentences: list[str]) -> dict[str, str]:
+        return self.store.cached_translations(package_key, sentences)
+
+    def put_many(self, package_key: str, pairs: list[tuple[str, str]]) -> None:
+        self.store.cache_translations(package_key, pairs)
+
+
+class TranslationStage:
+    """Translate stored articles by id, batched, and record each result."""
+
+    def __init__(self, translator: Any, store: Store) -> None:
+        self.translator = translator
+        self.store = store
+
+    def translate_ids(self, ids: list[int] | None, *, statuses: tuple[str, ...] = ("pending",),
+                      batch: int = 64, progress: Progress | None = None) -> int:
+        articles = self.store.articles_to_translate(statuses=statuses, ids=ids)
+        if progress:
+            progress.add_total(len(articles))
+        done = 0
+        for i in range(0, len(articles), batch):
+            for article in self.translator.translate_articles(articles[i:i + batch]):
+                self.store.save_translation(article)
+                done += article.translation_status == "done"
+                if progress:
+                    progress.advance(article.lang)
+        return done
+
+
+def default_translator(config: Config, store: Store) -> TranslationStage | None:
+    """The Argos translation stage, or None when no package is installed (articles then
+    stay `pending` until `tidings translate`)."""
+    from . import translate
+    if not translate.list_packages(config.translate):
+        return None
+    return TranslationStage(translate.Translator(config.translate, cache=StoreCache(store)),
+                            store)
+
+
+class Pass:
+    def __init__(self, config: Config, store: Store, *, sources: list[SourceConfig],
+                 progress: Progress | None = None, stop: threading.Event | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 translator_factory: TranslatorFactory | None = default_translator) -> None:
+        self.config = config
+        self.store = store
+        self.sources = sources
+        self.progress = progress or _Silent()
+        self.stop = stop or threading.Event()
+        self.transport = transport
+        self.translator_factory = translator_factory
+        self.report = PassReport(sources=len(sources))
+        self.matcher = Matcher.from_config(config.watch, config.topic)
+        self._records: list[FetchRecord] = []
+        self._new_ids: list[int] = []
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-store")
+
+    # ------------------------------------------------------------------ plumbing
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn` on the store thread, writing the buffered fetch log first."""
+        records, self._records = self._records, []
+        loop = asyncio.get_running_loop()
+
+        def call() -> T:
+            if records:
+                self.store.record_fetches(r.as_row() for r in records)
+            return fn(*args, **kwargs)
+        return await loop.run_in_executor(self._worker, call)
+
+    def _record(self, record: FetchRecord) -> None:
+        self._records.append(record)
+
+    def _error(self, source: str, url: str, error: str) -> None:
+        self.report.errors.append(FetchError_(source=source, url=url, error=error))
+        log.warning("%s", error, extra={"source": source, "url": url})
+
+    # ------------------------------------------------------------------ the pass
+    def run(self) -> PassReport:
+        try:
+            return asyncio.run(self._run())
+        finally:
+            self._worker.shutdown(wait=True)
+
+    async def _run(self) -> PassReport:
+        run_id = await self._db(self.store.start_run, "run")
+        async with make_client(self.config.fetch, self.transport) as client:
+            fetcher = Fetcher(self.config.fetch, client, record=self._record,
+                              load_robots=self._load_robots, save_robots=self._save_robots)
+            await asyncio.gather(*(self._crawl(fetcher, s) for s in self.sources))
+        if not self.stop.is_set():
+            await self._translate()
+        counts = await self._db(self.store.counts)
+        self.report.pending_translation = counts["pending_translation"]
+        self.report.interrupted = self.stop.is_set()
+        await self._db(self.store.finish_run, run_id, self.report.as_dict())
+        return self.report
+
+    async def _load_robots(self, url: str) -> str | None:
+        return await self._db(self.store.cached_body, url, timedelta(hours=24))
+
+    async def _save_robots(self, url: str, body: str) -> None:
+        await self._db(self.store.save_validators, url, None, None, body)
+
+    async def _crawl(self, fetcher: Fetcher, source: SourceConfig) -> None:
+        name = source.name
+        try:
+            found, validators = await self._discover(fetcher, source)
+        except (FetchError, FeedError) as exc:
+            self.report.failed_sources.append(name)
+            self._error(name, getattr(exc, "url", "") or source.url, str(exc))
+            await self._db(self.store.record_source_result, name, ok=False, error=str(exc),
+                           next_due_at=self._next_due(source, failed=True))
+            return
+        if found:
+            await self._db(self.store.add_links, found)
+        for url, (etag, modified) in validators.items():
+            # Only now, with the links safely stored, may the next pass skip this document.
+            await self._db(self.store.save_validators, url, etag, modified)
+        pending = await self._db(self.store.pending_links, name,
+                                 limit=self.config.fetch.max_articles,
+                                 max_attempts=MAX_LINK_ATTEMPTS)
+        self.progress.add_total(len(pending))
+        for link in pending:
+            if self.stop.is_set():
+                break
+            await self._article(fetcher, link)
+            self.progress.advance(name)
+        await self._db(self.store.record_source_result, name, ok=True, error=None,
+                       next_due_at=self._next_due(source, failed=False))
+
+    def _next_due(self, source: SourceConfig, *, failed: bool) -> str:
+        return (datetime.now(UTC) + source.every).replace(microsecond=0).isoformat()
+
+    async def _discover(self, fetcher: Fetcher, source: SourceConfig
+                        ) -> tuple[list[Link], dict[str, tuple[str | None, str | None]]]:
+        """Fetch the source's entry document (and a sitemap index's children)."""
+        queue = [source.url]
+        links: list[Link] = []
+        validators: dict[str, tuple[str | None, str | None]] = {}
+        seen: set[str] = set()
+        while queue and len(seen) <= MAX_CHILD_SITEMAPS:
+            url = queue.pop(0)
+            if url in seen:
+                continue
+            seen.add(url)
+            cached = await self._db(self.store.validators, url)
+            fetched = await fetcher.fetch(url, source=source.name, kind=source.kind,
+                                          validators=cached)
+            if fetched.status != 304 and fetched.page is not None:
+                self.report.fetched += 1
+                found: Discovered = discover(source.kind, fetched.page.text, fetched.final_url)
+                if found.warning:
+                    log.info("%s", found.warning, extra={"source": source.name, "url": url})
+                links += [Link(url=f.url, source=source.name, title=f.title,
+                               published=f.published) for f in found.links]
+                queue += found.child_sitemaps
+            else:
+                self.report.fetched += 1
+            if fetched.etag or fetched.last_modified:
+                validators[url] = (fetched.etag, fetched.last_modified)
+        return links, validators
+
+    async def _article(self, fetcher: Fetcher, link: Link) -> None:
+        try:
+            fetched = await fetcher.fetch(link.url, source=link.source, kind="article")
+        except (NotHTML, RobotsDisallowed) as exc:
+            self.report.skipped += 1
+            self._error(link.source, link.url, str(exc))
+            await self._db(self.store.finish_link, link.url, "skipped", error=str(exc))
+            return
+        except FetchError as exc:
+            self._error(link.source, link.url, str(exc))
+            await self._db(self.store.finish_link, link.url, "failed", error=str(exc))
+            return
+        if fetched.page is None:
+            return
+        self.report.fetched += 1
+        if fetched.page.truncated:
+            self._error(link.source, link.url,
+                        f"body larger than max_bytes ({self.config.fetch.max_bytes}): "
+                        "cut off, the article was stored from the part received")
+        page = fetched.page
+        page.hint_title, page.hint_published = link.title, link.published
+        outcome = await self._db(self.process, page, link)
+        self._count(outcome, link)
+
+    def _count(self, outcome: Outcome, link: Link) -> None:
+        if outcome.kind == "no_text":
+            self.report.skipped += 1
+            self._error(link.source, link.url, outcome.error or "no article text")
+        elif outcome.kind == "duplicate" or outcome.kind == "known":
+            self.report.duplicates += 1
+        elif outcome.kind == "new":
+            self.report.new_articles += 1
+            self.report.new_stories += int(outcome.new_story)
+        if outcome.flagged:
+            self.report.flagged += 1
+        if outcome.article is not None and outcome.article.id is not None \
+                and outcome.article.translation_status == "pending":
+            self._new_ids.append(outcome.article.id)
+
+    # ------------------------------------------------------------------ the stages
+    def process(self, page: Page, link: Link) -> Outcome:
+        """Runs on the store thread: one page through every stage into the store."""
+        try:
+            article = extract.extract(page, min_chars=self.config.fetch.min_text_chars)
+        except ExtractError as exc:
+            self.store.finish_link(link.url, "skipped", error=str(exc))
+            return Outcome("no_text", error=str(exc))
+        known = self.store.article_id_for_url(article.url)
+        if known is not None:
+            self.store.finish_link(link.url, "done", article_id=known)
+            return Outcome("known")
+        article = language.detect_article(article)
+        status, reason = initial_translation_status(article.lang, self.config.translate)
+        article = article.replace(translation_status=status, translation_error=reason)
+        article = self.matcher.judge(article)
+        fingerprint = stories.fingerprint(article)
+        keys = stories.index_keys(fingerprint)
+        candidates = self.store.candidates(keys, around=article.published_at or
+                                           article.fetched_at,
+                                           window_days=self.config.stories.window_days)
+        placement = stories.place(article, fingerprint, candidates, self.config.stories)
+        saved = self.store.save_article(article, placement, fingerprint, keys,
+                                        link_url=link.url)
+        kind = "duplicate" if saved.article.duplicate_of is not None else "new"
+        return Outcome(kind, saved.article, new_story=saved.new_story,
+                       flagged=saved.flagged_now)
+
+    async def _translate(self) -> None:
+        if not self._new_ids or self.translator_factory is None:
+            return
+        stage = await self._db(self.translator_factory, self.config, self.store)
+        if stage is None:
+            return
+        done = await self._db(stage.translate_ids, list(self._new_ids))
+        self.report.translated += int(done)
+
+
+def run_pass(config: Config, store: Store, *, source: str | None = None,
+             progress: Progress | None = None, stop: threading.Event | None = None,
+             transport: httpx.AsyncBaseTransport | None = None,
+             translator_factory: TranslatorFactory | None = default_translator) -> PassReport:
+    """One idempotent pass over every source (or the one named)."""
+    sources = [config.source(source)] if source else list(config.sources)
+    return Pass(config, store, sources=sources, progress=progress, stop=stop,
+                transport=transport, translator_factory=translator_factory).run()
