@@ -6,6 +6,7 @@ done (every source failed, SMTP refused, store unusable); 2 bad usage or configu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -164,6 +165,8 @@ def run(config_path: Path | None, as_json: bool, source: str | None) -> None:
     config = _load(config_path)
     if source:
         config.source(source)  # unknown name → exit 2 before any work
+    logs.add_file(config.state_dir / "tidings.log",
+                  json_logs=click.get_current_context().find_root().obj["json_logs"])
     with PassLock(config.state_dir / "tidings.lock", "tidings run"), _store(config) as store, \
             _graceful_stop() as stop, _progress("fetching", not as_json) as progress:
         report = run_pass(config, store, source=source, progress=progress, stop=stop)
@@ -342,9 +345,12 @@ def digest(config_path: Path | None, since: str | None, output: Path | None,
             window = parse_interval(since)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from exc
-    with _store(config) as store:
+    from .lock import PassLock
+    lock = (PassLock(config.state_dir / "tidings.lock", "tidings digest --send") if send
+            else contextlib.nullcontext())
+    with lock, _store(config) as store:  # sending marks stories: one sender at a time
         result = run_digest(config, store, since=window, output=output, send=send)
-    out_console.print(result.reason, highlight=False)
+    out_console.print(result.reason, highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------- serve
@@ -360,6 +366,73 @@ def serve(config_path: Path | None, host: str, port: int) -> None:
     from .serve import serve as run_datasette
     config = _load(config_path)
     sys.exit(run_datasette(config, host=host, port=port))
+
+
+# ---------------------------------------------------------------------------- daemon
+@cli.command()
+@config_option
+@click.pass_context
+def daemon(ctx: click.Context, config_path: Path | None) -> None:
+    """Scheduled passes per source interval and the daily digest, until SIGTERM/SIGINT.
+
+    Logs go to stderr and to state/tidings.log (rotated). A second daemon on the same
+    state directory says who holds it and exits 0.
+
+    Example: tidings daemon --config config/tidings.toml
+    """
+    from .lock import PassLock
+    from .scheduler import Daemon
+    config = _load(config_path)
+    logs.add_file(config.state_dir / "tidings.log", json_logs=ctx.obj["json_logs"])
+    with PassLock(config.state_dir / "daemon.lock", "tidings daemon"), \
+            _graceful_stop() as stop:
+        code = Daemon(config, stop).run_forever()
+    sys.exit(code)
+
+
+# ---------------------------------------------------------------------------- sources
+@cli.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def sources(config_path: Path | None, as_json: bool) -> None:
+    """Each source's health: last success, last error, next due time, articles, failures.
+
+    Example: tidings sources
+    """
+    config = _load(config_path)
+    with _store(config) as store:
+        rows = store.source_health([s.name for s in config.sources])
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(header_style="bold")
+    for col in ("source", "kind", "every", "last success", "last error", "next due",
+                "articles", "failures"):
+        table.add_column(col, overflow="fold")
+    by_name = {s.name: s for s in config.sources}
+    for row in rows:
+        source = by_name[row["name"]]
+        error = ""
+        if row["last_error"]:
+            error = f"{_short_time(row['last_error_at'])} {row['last_error']}"
+        failures = row["consecutive_failures"] or 0
+        table.add_row(row["name"], source.kind, _short_interval(source.every),
+                      _short_time(row["last_success_at"]) or "never", error,
+                      _short_time(row["next_due_at"]) or "now", str(row["articles"]),
+                      f"[red]{failures}[/]" if failures else "0")
+    out_console.print(table)
+
+
+def _short_time(value: str | None) -> str:
+    return value[:16].replace("T", " ") if value else ""
+
+
+def _short_interval(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 # ---------------------------------------------------------------------------- demo

@@ -103,6 +103,7 @@ class PassReport:
     skipped: int = 0
     errors: list[FetchError_] = field(default_factory=list)
     failed_sources: list[str] = field(default_factory=list)
+    backed_off: list[str] = field(default_factory=list)
     interrupted: bool = False
 
     def as_dict(self) -> dict[str, Any]:

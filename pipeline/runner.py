@@ -14,9 +14,10 @@ finish; links not reached stay in the frontier for the next pass.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,28 @@ log = logging.getLogger("tidings.runner")
 T = TypeVar("T")
 MAX_CHILD_SITEMAPS = 20
 MAX_LINK_ATTEMPTS = 5
+
+
+BACKOFF_CAP = timedelta(hours=24)
+
+
+def backoff_interval(every: timedelta, failures: int) -> timedelta:
+    """A failing source waits twice as long after each failure, up to a cap."""
+    if failures <= 0:
+        return every
+    return min(every * (2 ** min(failures, 16)), max(every, BACKOFF_CAP))
+
+
+def next_due(every: timedelta, failures: int, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return (now + backoff_interval(every, failures)).replace(microsecond=0).isoformat()
+
+
+def backed_off(state: dict[str, Any] | None, now: datetime | None = None) -> bool:
+    """True while a failing source waits out its backoff."""
+    if not state or not state.get("consecutive_failures") or not state.get("next_due_at"):
+        return False
+    return datetime.fromisoformat(state["next_due_at"]) > (now or datetime.now(UTC))
 
 
 class Progress(Protocol):
@@ -193,8 +216,12 @@ class Pass:
         except (FetchError, FeedError) as exc:
             self.report.failed_sources.append(name)
             self._error(name, getattr(exc, "url", "") or source.url, str(exc))
+            state = await self._db(self.store.source_state, name)
+            failures = (state["consecutive_failures"] if state else 0) + 1
             await self._db(self.store.record_source_result, name, ok=False, error=str(exc),
-                           next_due_at=self._next_due(source, failed=True))
+                           next_due_at=next_due(source.every, failures))
+            log.warning("source failed %d time(s) in a row; next try in %s", failures,
+                        backoff_interval(source.every, failures), extra={"source": name})
             return
         if found:
             await self._db(self.store.add_links, found)
@@ -205,16 +232,16 @@ class Pass:
                                  limit=self.config.fetch.max_articles,
                                  max_attempts=MAX_LINK_ATTEMPTS)
         self.progress.add_total(len(pending))
+        stored_before = self.report.new_articles
         for link in pending:
             if self.stop.is_set():
                 break
             await self._article(fetcher, link)
             self.progress.advance(name)
         await self._db(self.store.record_source_result, name, ok=True, error=None,
-                       next_due_at=self._next_due(source, failed=False))
-
-    def _next_due(self, source: SourceConfig, *, failed: bool) -> str:
-        return (datetime.now(UTC) + source.every).replace(microsecond=0).isoformat()
+                       next_due_at=next_due(source.every, 0))
+        log.info("%d links announced, %d pending, %d new articles", len(found), len(pending),
+                 self.report.new_articles - stored_before, extra={"source": name})
 
     async def _discover(self, fetcher: Fetcher, source: SourceConfig
                         ) -> tuple[list[Link], dict[str, tuple[str | None, str | None]]]:
@@ -245,9 +272,25 @@ class Pass:
                 validators[url] = (fetched.etag, fetched.last_modified)
         return links, validators
 
+    async def _unless_stopped(self, coro: Awaitable[T]) -> T | None:
+        """Await `coro`, but give it up (None) as soon as a stop is requested: a fetch in
+        flight is abandoned (its link stays pending), never an article being stored."""
+        task = asyncio.ensure_future(coro)
+        while not task.done():
+            if self.stop.is_set():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return None
+            await asyncio.wait([task], timeout=0.1)
+        return task.result()
+
     async def _article(self, fetcher: Fetcher, link: Link) -> None:
         try:
-            fetched = await fetcher.fetch(link.url, source=link.source, kind="article")
+            fetched = await self._unless_stopped(
+                fetcher.fetch(link.url, source=link.source, kind="article"))
+            if fetched is None:
+                return
         except (NotHTML, RobotsDisallowed) as exc:
             self.report.skipped += 1
             self._error(link.source, link.url, str(exc))
@@ -326,7 +369,19 @@ def run_pass(config: Config, store: Store, *, source: str | None = None,
              progress: Progress | None = None, stop: threading.Event | None = None,
              transport: httpx.AsyncBaseTransport | None = None,
              translator_factory: TranslatorFactory | None = default_translator) -> PassReport:
-    """One idempotent pass over every source (or the one named)."""
-    sources = [config.source(source)] if source else list(config.sources)
-    return Pass(config, store, sources=sources, progress=progress, stop=stop,
-                transport=transport, translator_factory=translator_factory).run()
+    """One idempotent pass over every source (or the one named). Sources backing off after
+    failures are left out until their time comes, unless named."""
+    if source:
+        sources = [config.source(source)]
+        waiting: list[SourceConfig] = []
+    else:
+        waiting = [s for s in config.sources if backed_off(store.source_state(s.name))]
+        sources = [s for s in config.sources if s not in waiting]
+    for skipped in waiting:
+        state = store.source_state(skipped.name) or {}
+        log.info("backing off after %s failures until %s", state.get("consecutive_failures"),
+                 state.get("next_due_at"), extra={"source": skipped.name})
+    report = Pass(config, store, sources=sources, progress=progress, stop=stop,
+                  transport=transport, translator_factory=translator_factory).run()
+    report.backed_off = [s.name for s in waiting]
+    return report

@@ -352,6 +352,18 @@ class Store:
                     "consecutive_failures = consecutive_failures + 1, next_due_at = ? "
                     "WHERE name = ?", [now, error, now, next_due_at, name])
 
+    def source_health(self, names: list[str]) -> list[dict[str, Any]]:
+        """Per configured source: its state row (or blanks) and how many articles it gave."""
+        out = []
+        for name in names:
+            state = self.source_state(name) or {
+                "name": name, "last_run_at": None, "last_success_at": None, "last_error": None,
+                "last_error_at": None, "consecutive_failures": 0, "next_due_at": None}
+            state["articles"] = self.db.execute(
+                "SELECT COUNT(*) FROM articles WHERE source = ?", [name]).fetchone()[0]
+            out.append(state)
+        return out
+
     # ---------------------------------------------------------------- runs and views
     def start_run(self, command: str) -> int:
         with self.db.atomic():
@@ -407,14 +419,15 @@ class Store:
 
     # ---- digest (owned by the digest work)
     def digest_stories(self, *, since: str, limit: int = 500) -> list[dict[str, Any]]:
-        """Flagged stories no sent digest carried yet, first seen at or after `since`
-        (ISO 8601, UTC), newest first. Each row has its lead article (`lead`: title,
-        title_en, text, text_en, lang, translation_status) and every article of the story
-        (`articles`: url, source, lang, title, title_en, duplicate_of), oldest first."""
+        """Flagged stories no sent digest carried yet, seen at or after `since` (ISO 8601,
+        UTC; `last_seen`: first seen then, or joined by an article then), newest first.
+        Each row has its lead article (`lead`: title, title_en, text, text_en, lang,
+        translation_status) and every article of the story (`articles`: url, source, lang,
+        title, title_en, duplicate_of), oldest first."""
         cur = self.db.execute(
             "SELECT id, title_en, first_seen, last_seen, article_count, languages, entities, "
             "lead_article_id FROM stories WHERE flagged = 1 AND digest_id IS NULL "
-            "AND first_seen >= ? ORDER BY first_seen DESC, id DESC LIMIT ?", [since, limit])
+            "AND last_seen >= ? ORDER BY first_seen DESC, id DESC LIMIT ?", [since, limit])
         cols = [d[0] for d in cur.description]
         rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
         if not rows:

@@ -43,3 +43,10 @@ def test_content_hash_ignores_whitespace_quotes_and_case() -> None:
 
 def test_strip_tracking_keeps_paths() -> None:
     assert strip_tracking("http://x.com/a/b/?utm_term=1") == "http://x.com/a/b/"
+
+
+def test_another_port_is_another_site() -> None:
+    assert canonical_url("http://127.0.0.1:8002/copy", "http://127.0.0.1:8001/original") \
+        == "http://127.0.0.1:8002/copy"
+    assert canonical_url("https://example.com:443/amp", "https://example.com/news") \
+        == "https://example.com/news"
