@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -65,7 +65,7 @@ def _store(config: Config) -> Iterator[Store]:
         store.close()
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     """One unwrapped line on stderr, so cron mail and grep see the whole message."""
     err_console.print(f"[bold red]tidings: error:[/] {message}", highlight=False,
                       soft_wrap=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -316,7 +316,7 @@ class _Validator:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def fail(self, key: str, problem: str, cause: BaseException | None = None) -> Any:
+    def fail(self, key: str, problem: str, cause: BaseException | None = None) -> NoReturn:
         raise ConfigError(self.path, key, problem) from cause
 
     def string(self, table: dict[str, Any], section: str, key: str, *,
@@ -353,10 +353,12 @@ class _Validator:
 
     def interval(self, table: dict[str, Any], section: str, key: str) -> timedelta:
         value = table.get(key)
+        if not isinstance(value, str):
+            self.fail(f"{section}.{key}", f"must be an interval like \"30m\", got {_kind(value)}")
         try:
             return parse_interval(value)
-        except (ValueError, TypeError) as exc:
-            return self.fail(f"{section}.{key}", str(exc), exc)
+        except ValueError as exc:
+            self.fail(f"{section}.{key}", str(exc), exc)
 
 
 def _kind(value: Any) -> str:

@@ -325,10 +325,12 @@ class Store:
         return out
 
     def cache_translations(self, package: str, pairs: list[tuple[str, str]]) -> None:
+        if not pairs:
+            return
         with self.db.atomic():
-            self.db.executemany(
+            self.db.conn.executemany(
                 "INSERT OR REPLACE INTO translation_cache (package, source, target) "
-                "VALUES (?, ?, ?)", [(package, s, t) for s, t in pairs]) if pairs else None
+                "VALUES (?, ?, ?)", [(package, s, t) for s, t in pairs])
 
     # ---------------------------------------------------------------- sources
     def source_state(self, name: str) -> dict[str, Any] | None:

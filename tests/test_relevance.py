@@ -57,3 +57,10 @@ def test_italian_and_chinese_topic_terms_count() -> None:
     assert judge("Xiaomi costruirà uno stabilimento per 300.000 veicoli").relevant
     assert judge("小米汽车工厂年产能30万辆").relevant
     assert not judge("小米发布新款手机，手机电池容量提升，手机售价不变").relevant
+
+
+def test_an_italian_phone_launch_is_not_car_news() -> None:
+    article = judge("Xiaomi ha presentato in Italia i nuovi smartphone Redmi Note 13: batteria "
+                    "da 5.000 mAh, fotocamera da 200 megapixel. I telefoni costano 199 euro e "
+                    "la batteria si ricarica in 19 minuti.")
+    assert article.entities == ["Xiaomi"] and not article.relevant
