@@ -53,12 +53,13 @@ def _codec(name: str | None) -> str | None:
         return None
 
 
-def _is_utf8(body: bytes) -> bool:
+def _utf8(body: bytes) -> str | None:
+    """The body as UTF-8, or None when it is not. A character cut in two at the very end
+    (a body truncated at `max_bytes`) does not disqualify it; the stub is dropped."""
     try:
-        body.decode("utf-8")
+        return codecs.getincrementaldecoder("utf-8")().decode(body, final=False)
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
 
 
 def decode(body: bytes, content_type: str | None = None) -> tuple[str, str, str]:
@@ -73,8 +74,11 @@ def decode(body: bytes, content_type: str | None = None) -> tuple[str, str, str]
         codec = _codec(raw)
         if codec is None:
             continue
-        if codec != "utf-8" and non_ascii and _is_utf8(body):
-            return body.decode("utf-8"), "utf-8", "utf-8-sniffed"
+        utf8 = _utf8(body) if non_ascii else None
+        if codec != "utf-8" and utf8 is not None:
+            return utf8, "utf-8", "utf-8-sniffed"
+        if codec == "utf-8" and utf8 is not None:
+            return utf8, codec, origin
         try:
             return body.decode(codec), codec, origin
         except UnicodeDecodeError:
@@ -83,8 +87,9 @@ def decode(body: bytes, content_type: str | None = None) -> tuple[str, str, str]
             if text.count("\ufffd") <= max(3, len(text) // 2000):
                 return text, codec, origin
             break  # the declaration is wrong: detect instead
-    if not non_ascii or _is_utf8(body):
-        return body.decode("utf-8"), "utf-8", "detected"
+    utf8 = _utf8(body)
+    if utf8 is not None:
+        return utf8, "utf-8", "detected"
     return _detect(body)
 
 

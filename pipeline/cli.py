@@ -29,8 +29,9 @@ from .errors import ConfigError, DigestError, LockHeld, StoreError, TidingsError
 from .store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
-err_console = Console(stderr=True)
-out_console = Console()
+# Piped output (cron mail, files, grep) gets long lines instead of folded table cells.
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+out_console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def config_option(fn: F) -> F:

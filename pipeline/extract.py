@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from html import unescape
 
 import trafilatura
 
@@ -37,18 +38,46 @@ def extract(page: Page, *, min_chars: int = 120) -> Article:
         size = text_size(text)
         raise ExtractError(f"no article text ({size} characters of content, "
                            f"at least {min_chars} needed)", url=page.url)
-    title = (doc.title or page.hint_title or "").strip()
-    published = _iso_date(doc.date) or page.hint_published
+    if _is_section_page(getattr(doc, "pagetype", None),
+                        f"{page.final_url} {getattr(doc, 'url', None) or ''}"):
+        raise ExtractError("a section or home page (og:type website), not an article",
+                           url=page.url)
+    meta: dict[str, str | None] = {key: getattr(doc, key, None)
+                                   for key in ("title", "date", "url", "author")}
+    title = (meta["title"] or _html_title(page.text) or page.hint_title or "").strip()
+    published = _iso_date(meta["date"]) or page.hint_published
     return Article(
-        url=canonical_url(page.final_url, doc.url),
+        url=canonical_url(page.final_url, meta["url"]),
         fetched_url=page.url,
         source=page.source,
         title=title,
         text=text,
-        author=(doc.author or None),
+        author=(meta["author"] or None),
         published_at=published,
         content_hash=content_hash(text),
     )
+
+
+_ARTICLE_ID = re.compile(r"\d{4,}")
+
+
+def _is_section_page(pagetype: str | None, url: str) -> bool:
+    """og:type "website" marks home and section pages; some sites put it on articles too,
+    so it only counts when the URL carries no article id or date either."""
+    return (pagetype or "").lower() == "website" and not _ARTICLE_ID.search(url)
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def _html_title(html: str) -> str | None:
+    """The document's <title>, when trafilatura found none (it misses it on pages with
+    stray markup before <html>, like the old GB2312 captures)."""
+    match = _TITLE.search(html[:200_000])
+    if not match:
+        return None
+    title = " ".join(unescape(re.sub(r"<[^>]+>", "", match.group(1))).split())
+    return title or None
 
 
 def _iso_date(value: str | None) -> str | None:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import random
+import re
 import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
-from urllib.robotparser import RobotFileParser
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
@@ -42,7 +42,7 @@ _ACCEPT = {
     "article": ("text/html", "application/xhtml+xml"),
     "page": ("text/html", "application/xhtml+xml"),
     "feed": ("xml", "rss", "atom", "json", "text/html", "text/plain"),
-    "sitemap": ("xml", "gzip", "text/plain"),
+    "sitemap": ("xml", "gzip", "text/plain", "octet-stream"),  # .xml.gz often octet-stream
     "robots": ("",),
 }
 
@@ -60,12 +60,13 @@ class FetchRecord:
     elapsed_ms: int
     bytes: int = 0
     conditional: bool = False
+    redirect_to: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         return {"url": self.url, "source": self.source, "kind": self.kind,
                 "status": self.status, "error": self.error, "fetched_at": self.fetched_at,
                 "elapsed_ms": self.elapsed_ms, "bytes": self.bytes,
-                "conditional": int(self.conditional)}
+                "conditional": int(self.conditional), "redirect_to": self.redirect_to}
 
 
 @dataclass(slots=True)
@@ -111,7 +112,7 @@ class Fetcher:
         self.save_robots = save_robots
         self.sleep = sleep
         self._gates: dict[str, _HostGate] = {}
-        self._robots: dict[str, tuple[RobotFileParser | None, str | None]] = {}
+        self._robots: dict[str, tuple[RobotsRules | None, str | None]] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(config.concurrency)
 
@@ -145,13 +146,14 @@ class Fetcher:
         rules, problem = self._robots[origin]
         if problem:
             raise RobotsDisallowed(problem, url=url, source=source)
-        if rules is not None and not rules.can_fetch(self._agent_token(), url):
-            raise RobotsDisallowed("disallowed by robots.txt", url=url, source=source)
+        if rules is not None and not rules.allowed(url):
+            raise RobotsDisallowed(f"disallowed by robots.txt ({rules.rule_for(url)})",
+                                   url=url, source=source)
 
     def _agent_token(self) -> str:
         return self.config.user_agent.split("/")[0].strip() or "tidings"
 
-    async def _load_rules(self, origin: str, source: str) -> tuple[RobotFileParser | None,
+    async def _load_rules(self, origin: str, source: str) -> tuple[RobotsRules | None,
                                                                       str | None]:
         robots_url = origin + "/robots.txt"
         body = await self.load_robots(robots_url) if self.load_robots else None
@@ -168,16 +170,14 @@ class Fetcher:
                 return None, f"robots.txt unreachable ({exc}); not crawling {origin}"
             if self.save_robots:
                 await self.save_robots(robots_url, body)
-        rules = RobotFileParser()
-        rules.parse(body.splitlines())
-        return rules, None
+        return RobotsRules.parse(body, self._agent_token()), None
 
     def crawl_delay(self, host: str) -> float:
         origin_rules = [r for o, (r, _) in self._robots.items() if urlsplit(o).netloc == host]
         if origin_rules and origin_rules[0] is not None:
-            delay = origin_rules[0].crawl_delay(self._agent_token())
+            delay = origin_rules[0].crawl_delay
             if delay:
-                return min(float(delay), 30.0)
+                return min(delay, 30.0)
         return 0.0
 
     # ------------------------------------------------------------------ requests
@@ -213,31 +213,37 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         conditional = bool(etag or last_modified)
-        async with gate.lock, self._slots:
+        async with gate.lock:
             wait = gate.next_at - time.monotonic()
-            if wait > 0:
+            if wait > 0:  # the host's politeness delay; other hosts go ahead meanwhile
                 await self.sleep(wait)
-            started = time.monotonic()
-            record = FetchRecord(url=url, source=source, kind=kind, status=None, error=None,
-                                 fetched_at=utcnow(), elapsed_ms=0, conditional=conditional)
-            try:
-                async with asyncio.timeout(self.config.timeout):
-                    return await self._request(url, kind=kind, source=source,
-                                               headers=headers, record=record)
-            except TimeoutError as exc:
-                record.error = f"timed out after {self.config.timeout:g} s"
-                raise _Retryable(TransportError(record.error, url=url, source=source)) from exc
-            except httpx.TransportError as exc:
-                record.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
-                raise _Retryable(TransportError(record.error, url=url, source=source)) from exc
-            except FetchError as exc:
-                record.error = record.error or str(exc)
-                raise
-            finally:
-                record.elapsed_ms = int((time.monotonic() - started) * 1000)
-                self.record(record)
-                delay = max(self.config.host_delay, self.crawl_delay(host))
-                gate.next_at = time.monotonic() + delay * (1 + random.uniform(0, 0.2))
+            async with self._slots:
+                return await self._timed(url, host=host, gate=gate, source=source, kind=kind,
+                                         headers=headers, conditional=conditional)
+
+    async def _timed(self, url: str, *, host: str, gate: _HostGate, source: str, kind: str,
+                     headers: dict[str, str], conditional: bool) -> Fetched | str:
+        started = time.monotonic()
+        record = FetchRecord(url=url, source=source, kind=kind, status=None, error=None,
+                             fetched_at=utcnow(), elapsed_ms=0, conditional=conditional)
+        try:
+            async with asyncio.timeout(self.config.timeout):
+                return await self._request(url, kind=kind, source=source,
+                                           headers=headers, record=record)
+        except TimeoutError as exc:
+            record.error = f"timed out after {self.config.timeout:g} s"
+            raise _Retryable(TransportError(record.error, url=url, source=source)) from exc
+        except httpx.TransportError as exc:
+            record.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            raise _Retryable(TransportError(record.error, url=url, source=source)) from exc
+        except FetchError as exc:
+            record.error = record.error or str(exc)
+            raise
+        finally:
+            record.elapsed_ms = int((time.monotonic() - started) * 1000)
+            self.record(record)
+            delay = max(self.config.host_delay, self.crawl_delay(host))
+            gate.next_at = time.monotonic() + delay * (1 + random.uniform(0, 0.2))
 
     async def _request(self, url: str, *, kind: str, source: str, headers: dict[str, str],
                        record: FetchRecord) -> Fetched | str:
@@ -248,7 +254,7 @@ class Fetcher:
                 if not location:
                     raise HTTPStatusError(f"HTTP {status} without a Location header",
                                           url=url, source=source, status=status)
-                record.error = f"redirect to {urljoin(url, location)}"
+                record.redirect_to = urljoin(url, location)
                 return urljoin(url, location)
             if status == 304:
                 return Fetched(url=url, final_url=url, status=304, page=None,
@@ -269,7 +275,8 @@ class Fetcher:
                               url=url, source=source, status=status)
             body, truncated = await self._read_capped(response)
         record.bytes = len(body)
-        body = _maybe_gunzip(body, self.config.max_bytes)
+        body, cut = _maybe_gunzip(body, self.config.max_bytes)
+        truncated = truncated or cut
         if kind in ("article", "page") and not content_type and not _looks_like_html(body):
             raise NotHTML("skipped: the body is not HTML", url=url, source=source,
                           status=status)
@@ -334,15 +341,17 @@ def _looks_like_html(body: bytes) -> bool:
                             b"<div", b"<p", b"<title")) or b"<html" in head
 
 
-def _maybe_gunzip(body: bytes, limit: int) -> bytes:
-    """Sitemaps are often served as raw .xml.gz files."""
+def _maybe_gunzip(body: bytes, limit: int) -> tuple[bytes, bool]:
+    """Sitemaps are often served as raw .xml.gz files: unpack them, at most `limit` bytes
+    (a gzip bomb must not get past `max_bytes`). Returns (body, cut at the limit)."""
     if not body.startswith(b"\x1f\x8b"):
-        return body
+        return body, False
     try:
         decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        return decompressor.decompress(body, limit)
+        unpacked = decompressor.decompress(body, limit)
     except (zlib.error, gzip.BadGzipFile):
-        return body
+        return body, False
+    return unpacked, bool(decompressor.unconsumed_tail)
 
 
 def make_client(config: FetchConfig, transport: httpx.AsyncBaseTransport | None = None
@@ -354,3 +363,87 @@ def make_client(config: FetchConfig, transport: httpx.AsyncBaseTransport | None 
         limits=httpx.Limits(max_connections=config.concurrency * 2,
                             max_keepalive_connections=config.concurrency * 2),
         transport=transport, trust_env=False)
+
+
+class RobotsRules:
+    """robots.txt rules for one crawler, matched as RFC 9309 says.
+
+    The groups naming our product token (case-insensitive) apply, else the `*` groups;
+    within them the longest matching path pattern wins and, at equal length, `Allow` wins;
+    `*` matches any characters and a final `$` anchors the end. (`urllib.robotparser`
+    takes the first matching line instead and treats `*` and `$` as literal characters,
+    so `Allow: /` before `Disallow: /private/` would let us into /private/.)
+    """
+
+    __slots__ = ("crawl_delay", "rules")
+
+    def __init__(self, rules: list[tuple[bool, str]], crawl_delay: float | None) -> None:
+        self.rules = rules  # (allow, pattern)
+        self.crawl_delay = crawl_delay
+
+    @classmethod
+    def parse(cls, text: str, agent: str) -> RobotsRules:
+        agent = agent.lower()
+        groups: list[tuple[list[str], list[tuple[bool, str]], list[float]]] = []
+        in_agents = False
+        for raw in text.lstrip("\ufeff").splitlines():
+            line = raw.split("#", 1)[0].strip()
+            if ":" not in line:
+                continue
+            field, value = (part.strip() for part in line.split(":", 1))
+            field = field.lower()
+            if field == "user-agent":
+                if not in_agents:
+                    groups.append(([], [], []))
+                    in_agents = True
+                groups[-1][0].append(value.lower())
+                continue
+            if not groups:
+                continue  # rules before any user-agent line belong to no group
+            in_agents = False
+            if field in ("allow", "disallow") and value:
+                groups[-1][1].append((field == "allow", value))
+            elif field == "crawl-delay":
+                try:
+                    groups[-1][2].append(float(value))
+                except ValueError:
+                    pass
+        ours = [g for g in groups if any(a != "*" and a == agent for a in g[0])]
+        chosen = ours or [g for g in groups if "*" in g[0]]
+        rules = [rule for g in chosen for rule in g[1]]
+        delays = [d for g in chosen for d in g[2]]
+        return cls(rules, max(delays) if delays else None)
+
+    def _best(self, url: str) -> tuple[bool, str] | None:
+        parts = urlsplit(url)
+        target = _robots_norm((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+        best: tuple[bool, str] | None = None
+        for allow, pattern in self.rules:
+            if not _robots_match(_robots_norm(pattern), target):
+                continue
+            if best is None or len(pattern) > len(best[1]) or (
+                    len(pattern) == len(best[1]) and allow and not best[0]):
+                best = (allow, pattern)
+        return best
+
+    def allowed(self, url: str) -> bool:
+        if urlsplit(url).path == "/robots.txt":
+            return True
+        best = self._best(url)
+        return best is None or best[0]
+
+    def rule_for(self, url: str) -> str:
+        best = self._best(url)
+        return "no rule" if best is None else f"{'Allow' if best[0] else 'Disallow'}: {best[1]}"
+
+
+def _robots_norm(path: str) -> str:
+    """Compare paths decoded, so `/caf%C3%A9` and `/café` are the same path."""
+    return unquote(path)
+
+
+def _robots_match(pattern: str, path: str) -> bool:
+    anchored = pattern.endswith("$")
+    body = pattern[:-1] if anchored else pattern
+    regex = ".*".join(re.escape(piece) for piece in body.split("*"))
+    return re.match(regex + ("$" if anchored else ""), path, re.DOTALL) is not None

@@ -17,6 +17,7 @@ _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 _SAMPLE_CHARS = 3000
+_SHORT_LETTERS = 40  # below this many letters a text is a headline, not prose
 _lock = threading.Lock()
 _factory_ready = False
 
@@ -36,17 +37,21 @@ def detect(text: str) -> tuple[str, float]:
     """(language code, confidence 0..1); ("und", 0.0) when there is nothing to judge."""
     sample = text[:_SAMPLE_CHARS]
     letters = _LETTER.findall(sample)
-    if len(letters) < 3:
-        return "und", 0.0
     han = len(_HAN.findall(sample))
     kana = len(_KANA.findall(sample))
     hangul = len(_HANGUL.findall(sample))
+    if len(letters) < 3 and not (han >= 2 and not kana and not hangul):
+        return "und", 0.0  # too little to judge (but "北汽" is Chinese: two Han, no kana)
     if kana > 0.05 * len(letters):
         return "ja", round(min(1.0, (kana + han) / len(letters)), 3)
     if hangul > 0.3 * len(letters):
         return "ko", round(hangul / len(letters), 3)
-    if han > 0.3 * len(letters):
-        return "zh", round(han / len(letters), 3)
+    short = len(letters) < _SHORT_LETTERS
+    if han > 0.3 * len(letters) or (short and han >= 2 and han >= 0.15 * len(letters)
+                                     and not kana and not hangul):
+        # A short headline such as "Xiaomi SU7 小米" is Chinese; langdetect would guess
+        # from the Latin letters alone (it said Estonian).
+        return "zh", round(min(1.0, max(han / len(letters), 0.5)), 3)
     _ensure_factory()
     from langdetect import detect_langs
     from langdetect.lang_detect_exception import LangDetectException

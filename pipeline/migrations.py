@@ -156,5 +156,11 @@ def m001_contract_tables(db: Database) -> None:
     )""")
 
 
+@migrations()
+def m002_fetch_redirects(db: Database) -> None:
+    """Where a redirect pointed, so a 301 is not mistaken for an error."""
+    db.execute("ALTER TABLE fetches ADD COLUMN redirect_to TEXT")
+
+
 def apply(db: Database) -> None:
     migrations.apply(db)

@@ -28,7 +28,7 @@ import httpx
 
 from . import extract, language, stories
 from .config import Config, SourceConfig, TranslateConfig
-from .discover import Discovered, discover
+from .discover import discover
 from .errors import ExtractError, FeedError, FetchError, NotHTML, RobotsDisallowed
 from .fetch import Fetcher, FetchRecord, make_client
 from .models import Article, FetchError_, Page, PassReport
@@ -39,6 +39,7 @@ log = logging.getLogger("tidings.runner")
 T = TypeVar("T")
 MAX_CHILD_SITEMAPS = 20
 MAX_LINK_ATTEMPTS = 5
+Validators = tuple[str | None, str | None, str | None]  # ETag, Last-Modified, index body
 
 
 BACKOFF_CAP = timedelta(hours=24)
@@ -225,9 +226,9 @@ class Pass:
             return
         if found:
             await self._db(self.store.add_links, found)
-        for url, (etag, modified) in validators.items():
+        for url, (etag, modified, body) in validators.items():
             # Only now, with the links safely stored, may the next pass skip this document.
-            await self._db(self.store.save_validators, url, etag, modified)
+            await self._db(self.store.save_validators, url, etag, modified, body)
         pending = await self._db(self.store.pending_links, name,
                                  limit=self.config.fetch.max_articles,
                                  max_attempts=MAX_LINK_ATTEMPTS)
@@ -244,11 +245,15 @@ class Pass:
                  self.report.new_articles - stored_before, extra={"source": name})
 
     async def _discover(self, fetcher: Fetcher, source: SourceConfig
-                        ) -> tuple[list[Link], dict[str, tuple[str | None, str | None]]]:
-        """Fetch the source's entry document (and a sitemap index's children)."""
+                        ) -> tuple[list[Link], dict[str, Validators]]:
+        """Fetch the source's entry document, and a sitemap index's children.
+
+        A sitemap index's body is kept with its validators: when the index answers 304,
+        its children are still asked (conditionally), since they change on their own.
+        A child that fails is reported; the source goes on with the others."""
         queue = [source.url]
         links: list[Link] = []
-        validators: dict[str, tuple[str | None, str | None]] = {}
+        validators: dict[str, Validators] = {}
         seen: set[str] = set()
         while queue and len(seen) <= MAX_CHILD_SITEMAPS:
             url = queue.pop(0)
@@ -256,20 +261,40 @@ class Pass:
                 continue
             seen.add(url)
             cached = await self._db(self.store.validators, url)
-            fetched = await fetcher.fetch(url, source=source.name, kind=source.kind,
-                                          validators=cached)
-            if fetched.status != 304 and fetched.page is not None:
-                self.report.fetched += 1
-                found: Discovered = discover(source.kind, fetched.page.text, fetched.final_url)
-                if found.warning:
-                    log.info("%s", found.warning, extra={"source": source.name, "url": url})
-                links += [Link(url=f.url, source=source.name, title=f.title,
-                               published=f.published) for f in found.links]
-                queue += found.child_sitemaps
-            else:
-                self.report.fetched += 1
+            try:
+                fetched = await fetcher.fetch(url, source=source.name, kind=source.kind,
+                                              validators=cached)
+            except (FetchError, FeedError) as exc:
+                if url == source.url:
+                    raise
+                self._error(source.name, url, f"child sitemap: {exc}")
+                continue
+            self.report.fetched += 1
+            text: str | None = fetched.page.text if fetched.page is not None else None
+            if text is None and source.kind == "sitemap":
+                text = await self._db(self.store.cached_body, url, timedelta(days=36500))
+                if text is None:
+                    continue
+                found = discover(source.kind, text, url)
+                queue += found.child_sitemaps  # an unchanged index: ask its children
+                continue
+            if text is None or fetched.page is None:
+                continue
+            try:
+                found = discover(source.kind, text, fetched.final_url)
+            except FeedError:
+                if url == source.url:
+                    raise
+                self._error(source.name, url, "child sitemap cannot be parsed")
+                continue
+            if found.warning:
+                log.info("%s", found.warning, extra={"source": source.name, "url": url})
+            links += [Link(url=f.url, source=source.name, title=f.title,
+                           published=f.published) for f in found.links]
+            queue += found.child_sitemaps
             if fetched.etag or fetched.last_modified:
-                validators[url] = (fetched.etag, fetched.last_modified)
+                validators[url] = (fetched.etag, fetched.last_modified,
+                                   text if found.child_sitemaps else None)
         return links, validators
 
     async def _unless_stopped(self, coro: Awaitable[T]) -> T | None:

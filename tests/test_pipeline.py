@@ -184,7 +184,12 @@ def test_stories_command_lists_flagged_stories(tmp_path: Path, seed_site) -> Non
     tidings("run", "--config", str(cfg))
     result = tidings("stories", "--flagged", "--since", "7d", "--config", str(cfg))
     assert result.code == 0, result.stderr
-    assert "Yizhuang" in result.stdout and "★" in result.stdout
+    flagged = rows(tmp_path / "tidings.db",
+                   "SELECT id, title_en, article_count FROM stories WHERE flagged = 1")
+    assert flagged and result.stdout.count("★") == len(flagged)
+    for story_id, title, _count in flagged:
+        line = next(line for line in result.stdout.splitlines() if title in line)
+        assert line.split("│")[1].strip() == str(story_id)
     assert "Xiaomi" in result.stdout and "BAIC" in result.stdout
     bad = tidings("stories", "--since", "soon", "--config", str(cfg))
     assert bad.code == 2 and "--since" in bad.stderr
@@ -251,3 +256,51 @@ def test_sigkill_mid_pass_then_rerun_gives_the_uninterrupted_result(tmp_path: Pa
              "(SELECT COUNT(*) FROM articles WHERE duplicate_of IS NOT NULL)")
     assert rows(db, query) == rows(clean_dir / "tidings.db", query)
     assert rows(db, "SELECT COUNT(DISTINCT url) FROM articles") == [(12,)]
+
+
+def test_an_unchanged_sitemap_index_still_has_its_children_checked(tmp_path: Path,
+                                                                  seed_site) -> None:
+    def news_sitemap(numbers: list[str]) -> Resource:
+        urls = "".join(f"<url><loc>{seed_site.url(f'/news/x/seed-{n}.html')}</loc></url>"
+                       for n in numbers)
+        return Resource(("<?xml version='1.0'?><urlset xmlns='http://www.sitemaps.org/schemas/"
+                         f"sitemap/0.9'>{urls}</urlset>").encode(), content_type="application/xml")
+    for number in ("000", "001", "003"):
+        seed_site.add(f"/news/x/seed-{number}.html", Resource(seed_page(number)))
+    seed_site.add("/sitemap-index.xml", Resource(
+        ("<?xml version='1.0'?><sitemapindex xmlns='http://www.sitemaps.org/schemas/sitemap/"
+         f"0.9'><sitemap><loc>{seed_site.url('/sitemap-news.xml')}</loc></sitemap>"
+         "</sitemapindex>").encode(), content_type="application/xml"))
+    seed_site.add("/sitemap-news.xml", news_sitemap(["000", "001"]))
+    cfg = write_config(tmp_path, [{"name": "maps", "url": seed_site.url("/sitemap-index.xml"),
+                                   "kind": "sitemap"}])
+    assert tidings("run", "--json", "--config", str(cfg)).json()["new_articles"] == 2
+    seed_site.add("/sitemap-news.xml", news_sitemap(["000", "001", "003"]))
+    second = tidings("run", "--json", "--config", str(cfg)).json()
+    assert second["new_articles"] == 1 and second["errors"] == []
+    statuses = rows(tmp_path / "tidings.db", "SELECT url, status FROM fetches WHERE kind = "
+                    "'sitemap' ORDER BY id DESC LIMIT 2")
+    assert sorted((u.rsplit("/", 1)[1], s) for u, s in statuses) == [
+        ("sitemap-index.xml", 304), ("sitemap-news.xml", 200)]
+
+
+def test_section_pages_linked_from_a_listing_are_not_articles(tmp_path: Path) -> None:
+    words = " ".join(f"section{j}" for j in range(200))
+    section = (f"<html><head><title>新能源</title><meta property='og:type' content='website'>"
+               f"</head><body><main><p>新能源频道 {words}</p></main></body></html>").encode()
+    server = SiteServer().start()
+    try:
+        server.add("/channel/xinnengyuan.html", Resource(section))
+        server.add("/topics/ev-news.html", Resource(section))
+        server.add("/news/20240328/15873.html", Resource(seed_page("003")))
+        server.add("/list.html", Resource(
+            b'<html><body><a href="/channel/xinnengyuan.html">c</a> '
+            b'<a href="/topics/ev-news.html">t</a> <a href="/news/20240328/15873.html">a</a>'
+            b"</body></html>"))
+        cfg = write_config(tmp_path, [{"name": "list", "url": server.url("/list.html"),
+                                       "kind": "page"}])
+        report = tidings("run", "--json", "--config", str(cfg)).json()
+    finally:
+        server.stop()
+    assert report["new_articles"] == 1
+    assert rows(tmp_path / "tidings.db", "SELECT url FROM articles")[0][0].endswith("15873.html")

@@ -222,8 +222,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                                     status=500, etag=False)
         status = 304 if self.command in ("GET", "HEAD") and _not_modified(resource, headers) \
             else resource.status
-        self._respond(resource, status)
+        # Logged before answering: once a client has its response, the log shows it.
         site._log(RequestLog(self.command, self.path, status, headers, datetime.now(UTC)))
+        self._respond(resource, status)
 
     def _respond(self, resource: Resource, status: int) -> None:
         self.send_response(status)
