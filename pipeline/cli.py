@@ -287,7 +287,8 @@ def models_install(config_path: Path | None, langs: tuple[str, ...], file: Path 
         raise click.UsageError("name languages (e.g. it zh) or give --file PKG.argosmodel")
     try:
         installed = ([install_from_file(config.translate, file)] if file
-                     else install_from_index(config.translate, list(langs)))
+                     else install_from_index(config.translate, list(langs),
+                                             index_url=config.translate.index_url or None))
     except TranslateError as exc:
         _fail(str(exc), 1)
     for p in installed:
@@ -314,7 +315,8 @@ def translate(config_path: Path | None, as_json: bool) -> None:
             _fail(f"no translation package in {config.translate.package_dir}; install one "
                   "with: tidings models install --file PKG.argosmodel", 1)
         with _progress("translating", not as_json) as progress:
-            done = stage.translate_ids(None, statuses=("pending", "failed"), progress=progress)
+            done = stage.translate_ids(None, statuses=("pending", "failed"), progress=progress,
+                                       languages=config.translate.languages)
         counts = store.counts()
     result = {"translated": done, "pending_translation": counts["pending_translation"]}
     if as_json:

@@ -56,6 +56,7 @@ class TranslateConfig:
     threads: int
     batch_tokens: int
     max_sentence_tokens: int
+    index_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,7 @@ def build_config(user: dict[str, Any], *, path: Path, env: dict[str, str]) -> Co
         threads=int(v.number(t, "translate", "threads", minimum=0)),
         batch_tokens=int(v.number(t, "translate", "batch_tokens", minimum=16)),
         max_sentence_tokens=int(v.number(t, "translate", "max_sentence_tokens", minimum=8)),
+        index_url=v.string(t, "translate", "index_url", empty_ok=True),
     )
     d = merged["digest"]
     timezone = v.string(d, "digest", "timezone")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-TRANSLATION_STATUSES = ("not_needed", "done", "pending", "failed", "unsupported")
+TRANSLATION_STATUSES = ("not_needed", "done", "pending", "failed")
 
 
 def utcnow() -> str:

@@ -122,8 +122,10 @@ class TranslationStage:
         self.store = store
 
     def translate_ids(self, ids: list[int] | None, *, statuses: tuple[str, ...] = ("pending",),
-                      batch: int = 64, progress: Progress | None = None) -> int:
-        articles = self.store.articles_to_translate(statuses=statuses, ids=ids)
+                      languages: tuple[str, ...] | None = None, batch: int = 64,
+                      progress: Progress | None = None) -> int:
+        articles = self.store.articles_to_translate(statuses=statuses, ids=ids,
+                                                    languages=languages)
         if progress:
             progress.add_total(len(articles))
         done = 0
@@ -139,11 +141,28 @@ class TranslationStage:
 def default_translator(config: Config, store: Store) -> TranslationStage | None:
     """The Argos translation stage, or None when no package is installed (articles then
     stay `pending` until `tidings translate`)."""
-    from . import translate
-    if not translate.list_packages(config.translate):
-        return None
-    return TranslationStage(translate.Translator(config.translate, cache=StoreCache(store)),
-                            store)
+    return TranslatorKeeper(config).stage(store)
+
+
+class TranslatorKeeper:
+    """Keeps one Translator (so one loaded CTranslate2 model per package) for a process
+    that runs many passes, such as the daemon; each pass hands it its store."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._translator: Any = None
+
+    def stage(self, store: Store) -> TranslationStage | None:
+        from . import translate
+        if not translate.list_packages(self.config.translate):
+            return None
+        if self._translator is None:
+            self._translator = translate.Translator(self.config.translate)
+        self._translator.cache = StoreCache(store)
+        return TranslationStage(self._translator, store)
+
+    def __call__(self, config: Config, store: Store) -> TranslationStage | None:
+        return self.stage(store)
 
 
 class Pass:

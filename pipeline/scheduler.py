@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from .config import Config, SourceConfig
 from .errors import LockHeld, TidingsError
 from .lock import PassLock
-from .runner import backoff_interval, run_pass
+from .runner import TranslatorKeeper, backoff_interval, run_pass
 from .store import Store
 
 log = logging.getLogger("tidings.daemon")
@@ -70,6 +70,7 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone=ZoneInfo(self.config.digest.timezone))
         self.passes = 0
+        self.translators = TranslatorKeeper(self.config)  # models loaded once, kept
 
     # ------------------------------------------------------------------ jobs
     def run_source(self, source: SourceConfig) -> None:
@@ -79,7 +80,8 @@ class Daemon:
             with PassLock(self.config.state_dir / "tidings.lock", f"tidings daemon {source.name}"):
                 store = Store.open(self.config.store.path)
                 try:
-                    report = run_pass(self.config, store, source=source.name, stop=self.stop)
+                    report = run_pass(self.config, store, source=source.name, stop=self.stop,
+                                      translator_factory=self.translators)
                     state = store.source_state(source.name)
                 finally:
                     store.close()

@@ -280,11 +280,16 @@ class Store:
         return _article_from_row(dict(zip(cols, row, strict=True)))
 
     def articles_to_translate(self, *, statuses: tuple[str, ...], ids: list[int] | None = None,
+                              languages: tuple[str, ...] | None = None,
                               limit: int = 100_000) -> list[Article]:
-        """Articles whose translation is in one of `statuses` (optionally only `ids`)."""
+        """Articles whose translation is in one of `statuses` (optionally only `ids`, only
+        `languages`)."""
         marks = ",".join("?" * len(statuses))
         sql = f"SELECT * FROM articles WHERE translation_status IN ({marks})"
         params: list[Any] = list(statuses)
+        if languages is not None:
+            sql += f" AND lang IN ({','.join('?' * len(languages)) or 'NULL'})"
+            params += list(languages)
         if ids is not None:
             if not ids:
                 return []
