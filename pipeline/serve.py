@@ -1,0 +1,98 @@
+"""`tidings serve`: the store in datasette, read-only, with tidings' metadata and queries.
+
+The store is opened the way datasette opens any mutable file (`?mode=ro`), never as
+immutable: passes and the daemon keep writing to it (WAL), and an immutable open would
+show stale or torn pages. Read-only is enforced three times over: datasette refuses any
+statement but SELECT in its SQL box, no canned query writes, and the bundled plugin
+(`pipeline/datasette/plugins/`) sets `PRAGMA query_only` on every connection to the store,
+so not even a write plugin installed in the environment can change it. Under WAL readers
+never block the writer, and the writer never blocks readers.
+
+Everything datasette is given lives in `pipeline/datasette/`: `metadata.yml` (descriptions,
+facets, canned queries) and the plugin (`tidings_fts_query()` for Chinese-aware search,
+links from stories to their articles). See docs/datasette.md.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+from types import FrameType
+
+from .config import Config
+from .store import Store
+
+#: The name the store is served under (/tidings/...), whatever its file is called.
+DATABASE = "tidings"
+#: datasette settings: how long one query may run, rows per page, cell truncation.
+SETTINGS = {
+    "sql_time_limit_ms": 3000,
+    "default_page_size": 50,
+    "max_returned_rows": 1000,
+    "facet_time_limit_ms": 500,
+    "truncate_cells_html": 300,
+    "allow_download": "off",
+}
+
+
+def datasette_dir() -> Path:
+    """The packaged datasette files (metadata and plugins)."""
+    return Path(str(resources.files("pipeline").joinpath("datasette")))
+
+
+def datasette_command(config: Config, *, host: str = "127.0.0.1", port: int = 8001) -> list[str]:
+    """The argv that serves the store of `config` in datasette, read-only, on host:port."""
+    files = datasette_dir()
+    argv = [sys.executable, "-m", "datasette", "serve", str(config.store.path),
+            "--host", host, "--port", str(port),
+            "--metadata", str(files / "metadata.yml"),
+            "--plugins-dir", str(files / "plugins")]
+    for name, value in SETTINGS.items():
+        argv += ["--setting", name, str(value)]
+    return argv
+
+
+def prepare_store(config: Config) -> None:
+    """Create the store if needed and bring its schema up to date (and WAL mode on), so
+    datasette finds every table of the metadata even before the first pass."""
+    Store.open(config.store.path).close()
+
+
+def serve(config: Config, *, host: str, port: int) -> int:
+    """Run datasette in the foreground until it is interrupted; returns its exit code
+    (0 after Ctrl-C or SIGTERM)."""
+    prepare_store(config)
+    print(f"tidings: serving {config.store.path} on http://{host}:{port}/{DATABASE} "
+          "(read-only; Ctrl-C stops)", file=sys.stderr, flush=True)
+    proc = subprocess.Popen(datasette_command(config, host=host, port=port))
+    stopping = False
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        while True:
+            try:
+                code = proc.wait()
+                break
+            except KeyboardInterrupt:  # the terminal sent SIGINT to datasette as well
+                stopping = True
+                try:
+                    code = proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    code = proc.wait()
+                break
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return 0 if stopping else code
