@@ -19,7 +19,9 @@ _EXPORTS = {
     "TidingsError": "errors", "ConfigError": "errors", "FetchError": "errors",
     "StoreError": "errors", "TranslateError": "errors", "DigestError": "errors",
 }
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = ["Article", "Config", "ConfigError", "DigestError", "FetchError", "Page",
+           "PassReport", "Store", "StoreError", "TidingsError", "TranslateError", "__version__",
+           "load_config", "run_pass"]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,6 +14,7 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from .errors import LockHeld
 
@@ -70,7 +71,7 @@ class PassLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> PassLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 

@@ -79,7 +79,7 @@ class Article:
 
 
 @dataclass(slots=True)
-class FetchError_:  # noqa: N801 - a row of the report, not an exception
+class FetchError_:
     source: str
     url: str
     error: str

@@ -28,10 +28,9 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline.demo.server import ConnectionAbort, RequestInfo, Resource, SiteServer  # noqa: E402
+from pipeline.demo.server import ConnectionAbort, RequestInfo, Resource, SiteServer
 
-WORDS = ("vehicle plant battery factory delivery Xiaomi BAIC capacity line robot stamping "
-         "welding paint assembly order price range charging motor chassis supplier").split()
+WORDS = ["vehicle", "plant", "battery", "factory", "delivery", "Xiaomi", "BAIC", "capacity", "line", "robot", "stamping", "welding", "paint", "assembly", "order", "price", "range", "charging", "motor", "chassis", "supplier"]
 
 
 class Outlet:
@@ -163,10 +162,10 @@ def main() -> int:
     last = [m for t, m in samples[-10:]]
     lines = [
         "# Daemon soak test", "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python scripts/soak.py --minutes "
+        (f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python scripts/soak.py --minutes "
         f"{args.minutes:g}`: 3 local outlets (RSS, news sitemap, listing page), a new article "
         f"every {args.publish_every:g} s, {args.fail_rate:.0%} of requests misbehaving "
-        "(500/503, 0.5 s stalls, dropped connections), sources every 10 s.", "",
+        "(500/503, 0.5 s stalls, dropped connections), sources every 10 s."), "",
         "| measure | value |", "|---|---|",
         f"| articles published | {len(published)} |",
         f"| published pages missing from the store | {len(missing)} |",
@@ -177,7 +176,8 @@ def main() -> int:
         f"| SIGTERM → exit | code {code} in {stop_seconds:.1f} s |",
         f"| daemon RSS, minutes 4–10 (median) | {statistics.median(first):.1f} MB |",
         f"| daemon RSS, last 5 minutes (median) | {statistics.median(last):.1f} MB |",
-        f"| RSS samples (every 30 s) | {', '.join(f'{m:.0f}' for _, m in samples)} |", ""]
+        f"| RSS samples (every 30 s) | {', '.join(f'{m:.0f}' for _, m in samples)} |",
+        ""]
     report = "\n".join(lines)
     print(report)
     args.report.write_text(report, "utf-8")

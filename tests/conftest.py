@@ -93,7 +93,7 @@ def tidings(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
     full_env.update(env or {})
     proc = subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True,
-                          text=True, env=full_env, cwd=cwd or REPO, timeout=timeout)
+                          text=True, env=full_env, check=False, cwd=cwd or REPO, timeout=timeout)
     return CLIResult(proc.returncode, proc.stdout, proc.stderr)
 
 
