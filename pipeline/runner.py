@@ -390,7 +390,8 @@ class Pass:
         keys = stories.index_keys(fingerprint)
         candidates = self.store.candidates(keys, around=article.published_at or
                                            article.fetched_at,
-                                           window_days=self.config.stories.window_days)
+                                           window_days=self.config.stories.window_days,
+                                           per_key=stories.key_weights())
         placement = stories.place(article, fingerprint, candidates, self.config.stories)
         saved = self.store.save_article(article, placement, fingerprint, keys,
                                         link_url=link.url)

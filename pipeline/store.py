@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -174,9 +174,12 @@ class Store:
         return int(row[0]) if row else None
 
     def candidates(self, keys: list[str], *, around: str, window_days: float,
-                   per_key: int = 50) -> list[Candidate]:
+                   per_key: int | Mapping[str, int] = 20) -> list[Candidate]:
         """Stored articles sharing an index key with a new one, within the time window.
-        At most `per_key` (newest) per key, so the cost does not grow with the store."""
+        At most `per_key` (newest) per key — or per key prefix, from a mapping such as
+        `stories.key_weights()` — so the cost does not grow with the store."""
+        caps = per_key if isinstance(per_key, Mapping) else {}
+        default = per_key if isinstance(per_key, int) else 20
         if not keys:
             return []
         centre = _parse_time(around)
@@ -186,7 +189,8 @@ class Store:
         for key in dict.fromkeys(keys):
             for (article_id,) in self.db.execute(
                     "SELECT article_id FROM article_keys WHERE key = ? AND seen_at BETWEEN ? AND ? "
-                    "ORDER BY seen_at DESC LIMIT ?", [key, low, high, per_key]):
+                    "ORDER BY seen_at DESC LIMIT ?",
+                    [key, low, high, caps.get(key.split(":", 1)[0], default)]):
                 ids[article_id] = None
         if not ids:
             return []

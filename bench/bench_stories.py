@@ -1,0 +1,288 @@
+"""Benchmark of story placement: is the cost of placing one article flat as the store grows?
+
+    python bench/bench_stories.py            # stores of 1k, 10k and 100k articles
+    python bench/bench_stories.py --quick    # 1k and 10k only
+    python bench/bench_stories.py --memory   # the in-memory index instead of SQLite
+
+`run(quick)` returns a markdown section for docs/benchmarks.md. For each size a real store
+(`pipeline.store.Store` on a temporary SQLite file) is filled with synthetic articles that
+went through the real `fingerprint` → `index_keys` → `place` path, then 100 new articles
+are placed and timed. Placement = `index_keys` + `store.candidates` + `place` (the
+fingerprint is computed beforehand, as the runner does once per article anyway, and is
+timed separately).
+
+The synthetic news: 150 articles a day; each event is reported 1-4 times, about half of
+them about a watched entity (Xiaomi, BAIC); every article carries figures, dates and names
+drawn so that some are common (300,000; Beijing; Tesla) and most are rare, as in real
+coverage. Filling inserts through `Store.save_article` in batches of one transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.config import StoriesConfig
+from pipeline.dedup import content_hash
+from pipeline.fingerprints import words as word_list
+from pipeline.models import Article
+from pipeline.stories import (
+    CANDIDATES_PER_KEY,
+    Candidate,
+    Fingerprint,
+    Placement,
+    fingerprint,
+    index_keys,
+    key_weights,
+    place,
+)
+
+CONFIG = StoriesConfig(window_days=10, near_duplicate=0.8, join=0.5)
+PER_DAY = 150
+PLACED = 100
+START = datetime(2022, 1, 1, tzinfo=UTC)
+
+_WORDS = word_list("""
+factory plant vehicle battery deliveries production sales market capacity launch model sedan
+electric charging price order quarter revenue profit investment partner supplier government
+zone project line phase chip software platform range motor export dealer network growth
+report analyst share""")
+_COMMON_NAMES = ["Beijing", "Shanghai", "Tesla", "BYD", "China", "Europe", "Reuters"]
+_WATCHED = ["Xiaomi", "BAIC"]
+
+
+# ------------------------------------------------------------------------------ synthetic news
+@dataclass(slots=True)
+class Event:
+    when: datetime
+    entity: str | None
+    numbers: list[str]
+    names: list[str]
+    words: list[str]
+
+
+def _event(rng: random.Random, when: datetime) -> Event:
+    entity = rng.choice(_WATCHED) if rng.random() < 0.5 else None
+    numbers = []
+    for _ in range(rng.randint(2, 4)):
+        kind = rng.random()
+        if kind < 0.2:
+            numbers.append(rng.choice(["100,000", "300,000", "1 billion", "10%", "50,000"]))
+        elif kind < 0.6:
+            numbers.append(f"{rng.randint(100, 999)},{rng.randint(0, 999):03d}")
+        else:
+            numbers.append(f"{rng.randint(10, 99)}.{rng.randint(1, 9)}%")
+    names = [rng.choice(_COMMON_NAMES)] + [
+        "".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(3)).title()
+        for _ in range(rng.randint(2, 4))]
+    words = rng.sample(_WORDS, 12) + [f"term{rng.randint(0, 20000)}" for _ in range(25)]
+    return Event(when=when, entity=entity, numbers=numbers, names=names, words=words)
+
+
+def _write_up(rng: random.Random, event: Event, n: int) -> Article:
+    when = event.when + timedelta(hours=rng.uniform(0, 48))
+    sentences = []
+    subject = event.entity or event.names[1]
+    for i in range(8):
+        words = rng.sample(event.words, 9)
+        extra = ""
+        if i < len(event.numbers):
+            extra = f" of {event.numbers[i]}"
+        elif i == len(event.numbers):
+            extra = f" on {event.when.strftime('%B')} {event.when.day}"
+        name = event.names[i % len(event.names)]
+        sentences.append(f"{subject} said the {' '.join(words[:5])} in {name} reached "
+                         f"{' '.join(words[5:])}{extra}.")
+    rng.shuffle(sentences)
+    text = " ".join(sentences)
+    return Article(url=f"https://synthetic.invalid/{n}", source="synthetic",
+                   title=f"{subject} {rng.choice(_WORDS)} {rng.choice(_WORDS)}", text=text,
+                   lang="en", published_at=when.isoformat(), fetched_at=when.isoformat(),
+                   translation_status="not_needed", content_hash=content_hash(text),
+                   entities=[event.entity] if event.entity else [])
+
+
+def generate(count: int, *, seed: int = 1, start: datetime = START) -> list[Article]:
+    """`count` synthetic articles in time order, PER_DAY a day."""
+    rng = random.Random(seed)
+    out: list[Article] = []
+    while len(out) < count:
+        when = start + timedelta(days=len(out) / PER_DAY)
+        event = _event(rng, when)
+        for _ in range(min(rng.randint(1, 4), count - len(out))):
+            out.append(_write_up(rng, event, seed * 10_000_000 + len(out)))
+    return out
+
+
+# ------------------------------------------------------------------------------ backends
+class Backend(Protocol):
+    def candidates(self, keys: list[str], *, around: str,
+                   window_days: float) -> list[Candidate]: ...
+
+    def add(self, article: Article, fp: Fingerprint, placement: Placement,
+            keys: list[str]) -> None: ...
+
+    def bulk(self) -> object: ...  # a context manager grouping many adds
+
+    def close(self) -> None: ...
+
+
+class SqliteBackend:
+    """The real store (pipeline.store.Store) on a SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        from pipeline.store import Store
+        self.store = Store.open(path)
+
+    def candidates(self, keys: list[str], *, around: str,
+                   window_days: float) -> list[Candidate]:
+        return self.store.candidates(keys, around=around, window_days=window_days,
+                                     per_key=key_weights())  # as the runner asks
+
+    def add(self, article: Article, fp: Fingerprint, placement: Placement,
+            keys: list[str]) -> None:
+        self.store.save_article(article, placement, fp, keys)
+
+    def bulk(self) -> object:
+        return self.store.atomic()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class MemoryBackend:
+    """The in-memory index of tests/stories_eval.py (the same contract)."""
+
+    def __init__(self, path: Path) -> None:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from stories_eval import MemoryIndex
+        self.index = MemoryIndex()
+        del path
+
+    def candidates(self, keys: list[str], *, around: str,
+                   window_days: float) -> list[Candidate]:
+        return self.index.candidates(keys, around=around, window_days=window_days)
+
+    def add(self, article: Article, fp: Fingerprint, placement: Placement,
+            keys: list[str]) -> None:
+        self.index.add(article, fp, placement, keys)
+
+    def bulk(self) -> object:
+        from contextlib import nullcontext
+        return nullcontext()
+
+    def close(self) -> None:
+        pass
+
+
+def open_backend(kind: str, path: Path) -> Backend:
+    """The one place that picks the store: "sqlite" (default) or "memory"."""
+    return SqliteBackend(path) if kind == "sqlite" else MemoryBackend(path)
+
+
+# ------------------------------------------------------------------------------ measuring
+@dataclass(slots=True)
+class Result:
+    size: int
+    fill_s: float
+    fingerprint_ms: float
+    p50_ms: float
+    mean_ms: float
+    p95_ms: float
+    candidates: float
+    joined: int
+
+
+def _place_one(backend: Backend, article: Article, fp: Fingerprint) -> tuple[
+        Placement, list[str], int]:
+    keys = index_keys(fp)
+    cands = backend.candidates(keys, around=article.published_at or article.fetched_at,
+                               window_days=CONFIG.window_days)
+    return place(article, fp, cands, CONFIG), keys, len(cands)
+
+
+def measure(size: int, kind: str, workdir: Path) -> Result:
+    backend = open_backend(kind, workdir / f"stories-{size}.db")
+    articles = generate(size + PLACED, seed=size)
+    fill, new = articles[:size], articles[size:]
+    t0 = time.perf_counter()
+    for start in range(0, len(fill), 1000):
+        with backend.bulk():  # type: ignore[attr-defined]
+            for article in fill[start:start + 1000]:
+                fp = fingerprint(article)
+                placement, keys, _ = _place_one(backend, article, fp)
+                backend.add(article, fp, placement, keys)
+    fill_s = time.perf_counter() - t0
+    fp_times, times, counts, joined = [], [], [], 0
+    for article in new:
+        t1 = time.perf_counter()
+        fp = fingerprint(article)
+        t2 = time.perf_counter()
+        placement, keys, n = _place_one(backend, article, fp)
+        t3 = time.perf_counter()
+        backend.add(article, fp, placement, keys)
+        fp_times.append(t2 - t1)
+        times.append(t3 - t2)
+        counts.append(n)
+        joined += placement.story_id is not None or placement.duplicate_of is not None
+    backend.close()
+    times_ms = sorted(t * 1000 for t in times)
+    return Result(size=size, fill_s=fill_s, fingerprint_ms=statistics.mean(fp_times) * 1000,
+                  p50_ms=statistics.median(times_ms), mean_ms=statistics.mean(times_ms),
+                  p95_ms=times_ms[int(len(times_ms) * 0.95) - 1],
+                  candidates=statistics.mean(counts), joined=joined)
+
+
+def run(quick: bool = False, kind: str = "sqlite") -> str:
+    sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)
+    with tempfile.TemporaryDirectory(prefix="tidings-bench-stories-") as tmp:
+        results = [measure(size, kind, Path(tmp)) for size in sizes]
+    base = results[0].p50_ms
+    lines = [
+        "## Story placement",
+        "",
+        (f"Placing {PLACED} new articles into stores of synthetic articles "
+        f"({'SQLite store' if kind == 'sqlite' else 'in-memory index'}; "
+        f"{PER_DAY} articles a day, window {CONFIG.window_days:g} days, at most "
+        f"{CANDIDATES_PER_KEY} candidates per key, fewer for near-duplicate keys). "
+        "Placement = index keys + candidate "
+         "query + decision; the fingerprint is computed once per article before it."),
+        "",
+        ("| store size | fill (s) | fingerprint (ms) | placement p50 (ms) | mean (ms) "
+         "| p95 (ms) | p50 / 1k | candidates | joined |"),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(f"| {r.size:,} | {r.fill_s:.1f} | {r.fingerprint_ms:.2f} | "
+                     f"{r.p50_ms:.2f} | {r.mean_ms:.2f} | {r.p95_ms:.2f} | "
+                     f"{r.p50_ms / base:.2f}× | {r.candidates:.1f} | {r.joined}/{PLACED} |")
+    last = results[-1]
+    ok = last.p50_ms <= 1.5 * results[0].p50_ms and last.p50_ms < 5
+    verdict = "met" if ok else "NOT met"
+    target = ("Target (median placement at the largest store within 1.5× of 1k and under "
+              f"5 ms): {verdict}. The mean is shown too; it moves with the machine's load.")
+    lines += ["", target]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--memory", action="store_true", help="in-memory index, no SQLite")
+    args = parser.parse_args()
+    print(run(quick=args.quick, kind="memory" if args.memory else "sqlite"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""Language-independent fingerprints of a news text: numbers, dates and Latin-script names.
+
+The same event reported in English, Italian and Chinese keeps its figures, its dates and
+many of its proper names, even where the words around them share nothing. These pure
+functions reduce each of them to one canonical spelling, so that::
+
+    300,000 vehicles = 300.000 veicoli = 30万辆                      → "300000"
+    193.48 billion yuan = 193,48 miliardi di yuan = 1934.8亿元       → "193000000000"
+    38.8% = 38,8% = 38.8％                                          → "38.8%"
+    November 27 = 27 novembre = 11月27日                            → "11-27"
+    E-Town, e-town, E‑Town                                          → "etown"
+
+Numbers are rounded to three significant digits (a translation or another outlet rounds
+differently: $30.3 billion = 30,26 miliardi di dollari). Years (1900-2099 standing alone)
+and small counts are kept apart or dropped: they match everything.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+# Languages that write 1.234,5 (thousands ".", decimal ","); the rest write 1,234.5.
+COMMA_DECIMAL = frozenset({"it", "de", "fr", "es", "pt", "nl", "ru", "pl", "tr", "sv", "da"})
+
+SIGNIFICANT = 3  # digits kept: 193.48 → 193, 30.26 → 30.3
+
+_SCALES: dict[str, float] = {
+    # English
+    "thousand": 1e3, "k": 1e3, "million": 1e6, "millions": 1e6, "mn": 1e6, "m": 1e6,
+    "mln": 1e6, "billion": 1e9, "billions": 1e9, "bn": 1e9, "b": 1e9, "trillion": 1e12,
+    "tn": 1e12,
+    # Italian
+    "mila": 1e3, "milione": 1e6, "milioni": 1e6, "miliardo": 1e9, "miliardi": 1e9, "mld": 1e9,
+    "mrd": 1e9, "bilioni": 1e12,
+    # Chinese (longest first in the pattern)
+    "万亿": 1e12, "千亿": 1e11, "百亿": 1e10, "十亿": 1e9, "亿": 1e8, "千万": 1e7, "百万": 1e6,
+    "十万": 1e5, "万": 1e4, "千": 1e3,
+}
+_LATIN_SCALE = "|".join(sorted((k for k in _SCALES if k.isascii()), key=len, reverse=True))
+_CJK_SCALE = "|".join(sorted((k for k in _SCALES if not k.isascii()), key=len, reverse=True))
+
+_NUMBER = re.compile(
+    r"(?<![A-Za-z0-9.,])(?P<num>\d+(?:[.,]\d+)*)"
+    r"(?:\s?(?P<cjk>" + _CJK_SCALE + r")"
+    r"|\s?(?P<latin>" + _LATIN_SCALE + r")\b"
+    r"|\s?(?P<pct>%|％|per\s?cent\b|percent\b|per\s+cento\b))?",
+    re.IGNORECASE)
+
+_MONTHS_EN = ("january", "february", "march", "april", "may", "june", "july", "august",
+              "september", "october", "november", "december")
+_MONTHS_IT = ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
+              "settembre", "ottobre", "novembre", "dicembre")
+_MONTH_NUMBER: dict[str, int] = {}
+for _i, (_en, _it) in enumerate(zip(_MONTHS_EN, _MONTHS_IT, strict=True), start=1):
+    _MONTH_NUMBER[_en] = _MONTH_NUMBER[_it] = _MONTH_NUMBER[_en[:3]] = _i
+_MONTH_NUMBER["sept"] = 9
+_MONTH_WORD = r"(?:" + "|".join(sorted(_MONTH_NUMBER, key=len, reverse=True)) + r")"
+
+_DATE_PATTERNS = (
+    # 2021-11-28, 2024/03/13, 2021.11.28
+    re.compile(r"(?<!\d)(?P<y>(?:19|20)\d\d)[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?!\d)"),
+    # 2021年11月27日, 11月27日, 11月27号
+    re.compile(r"(?:(?P<y>(?:19|20)\d\d)\s?年\s?)?(?P<m>\d{1,2})\s?月\s?(?P<d>\d{1,2})\s?[日号]"),
+    # November 27, Nov. 27th, 2021
+    re.compile(r"\b(?P<mw>" + _MONTH_WORD + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b"
+               r"(?:,?\s+(?P<y>(?:19|20)\d\d)\b)?", re.IGNORECASE),
+    # 27 November 2021, 27 novembre, 1° marzo
+    re.compile(r"\b(?P<d>\d{1,2})(?:°|º|st|nd|rd|th)?\s+(?:of\s+)?(?P<mw>" + _MONTH_WORD
+               + r")\b(?:\s+(?P<y>(?:19|20)\d\d)\b)?", re.IGNORECASE),
+)
+
+_LATIN_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-\u2010\u2011.][A-Za-z0-9]+)*")
+_SENTENCE_END = re.compile(r"[.!?:;\"“”「」。！？\n(（]\s*$")
+
+def words(text: str) -> list[str]:
+    """A whitespace-separated word list (for the lists below)."""
+    return text.split()
+
+
+# Capitalised words that are not names: function words and sentence openers (en, it),
+# weekdays and months, titles. Compared case-folded.
+STOP_NAMES = frozenset(words("""
+a about after again against all also although an and another any are as at be because been
+before being between both but by can could did do does during each either even every few
+first for from further had has have he her here hers him his how however i if in into is it
+its just last later least less many may me meanwhile more most much my neither new next no
+nor not now of off on once one only or other our out over own per same she should since so
+some still such than that the their them then there these they this those though three
+through thus to today too two under until up upon us very was we were what when where
+whether which while who whom whose why will with within without would yet you your according
+earlier additionally despite overall instead therefore besides although il lo la i gli le un
+uno una di da del della dei delle dello degli dal dalla dai in con su per tra fra che non e
+ed o ma se come anche dove quando quale quali questo questa questi queste quello quella ci
+si ha hanno è sono era secondo dopo nei nel nella negli alle alla al ai agli sul sulla
+pertanto inoltre oggi ieri già poi più monday tuesday wednesday thursday friday saturday
+sunday lunedì martedì mercoledì giovedì venerdì sabato domenica mr mrs ms dr prof sig
+""")) | frozenset(_MONTHS_EN) | frozenset(_MONTHS_IT)
+
+# Names so frequent in this domain that sharing them says little (weight reduced).
+COMMON_NAMES = frozenset(words("""
+china chinese beijing shanghai shenzhen us usa u.s america american europe european eu asia
+global world group co ltd inc corp company ceo cfo ev evs nev nevs suv suvs ai it pechino
+cina cinese gruppo news reuters bloomberg xinhua cnevpost wechat weibo q1 q2 q3 q4
+"""))
+
+
+@dataclass(slots=True)
+class Figures:
+    """What `extract` finds in one text."""
+
+    numbers: list[str] = field(default_factory=list)  # canonical, in order of first mention
+    dates: list[str] = field(default_factory=list)  # "MM-DD"
+    years: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # normalised Latin-script names
+
+
+def canonical_number(value: float) -> str:
+    """A value rounded to `SIGNIFICANT` digits, spelled one way: 193480000000 → "193000000000",
+    30.26 → "30.3", 300000.0 → "300000"."""
+    if value == 0:
+        return "0"
+    digits = SIGNIFICANT - math.floor(math.log10(abs(value))) - 1
+    rounded = round(value, digits)
+    if rounded == int(rounded):
+        return str(int(rounded))
+    return f"{rounded:.{max(digits, 0)}f}".rstrip("0").rstrip(".")
+
+
+def specificity(canonical: str) -> int:
+    """How telling a canonical number is: its significant digits, +1 for a percentage;
+    plain integers below 1000 and decimals below 10 (model numbers, counts, sizes) are 1.
+    "300000" → 1, "150000" → 2, "193000000000" → 3, "38.8%" → 4, "865" → 1."""
+    percent = canonical.endswith("%")
+    if not percent:
+        value = float(canonical)
+        if value < 10 or (value < 1000 and value == int(value)):
+            return 1
+    body = canonical.rstrip("%").replace(".", "").lstrip("0").rstrip("0")
+    return max(len(body), 1) + (1 if percent else 0)
+
+
+def parse_number(token: str, lang: str = "en") -> float | None:
+    """A digit string with separators, read the way `lang` writes numbers.
+
+    Two separators: the last is the decimal one. One separator seen several times: a
+    thousands separator. One separator seen once with three digits after it: thousands in
+    the language's convention (300.000 in Italian, 300,000 in English), else decimal."""
+    dots, commas = token.count("."), token.count(",")
+    if dots and commas:
+        decimal = "." if token.rfind(".") > token.rfind(",") else ","
+        thousands = "," if decimal == "." else "."
+        text = token.replace(thousands, "").replace(decimal, ".")
+    elif dots or commas:
+        sep = "." if dots else ","
+        groups = token.split(sep)
+        if len(groups) > 2:
+            if not all(len(g) == 3 for g in groups[1:]):
+                return None  # 1.2.3 — a version, a section number
+            text = "".join(groups)
+        elif len(groups[1]) == 3 and (sep == ",") != (lang in COMMA_DECIMAL):
+            text = "".join(groups)
+        else:
+            text = groups[0] + "." + groups[1]
+    else:
+        text = token
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _strip_dates(text: str, dates: set[str], years: set[str]) -> str:
+    for pattern in _DATE_PATTERNS:
+        def found(m: re.Match[str]) -> str:
+            groups = m.groupdict()
+            month = int(groups["m"]) if groups.get("m") else _MONTH_NUMBER.get(
+                (groups.get("mw") or "").lower().rstrip("."), 0)
+            day = int(groups["d"])
+            if 1 <= month <= 12 and 1 <= day <= 31:
+                dates.add(f"{month:02d}-{day:02d}")
+                if groups.get("y"):
+                    years.add(groups["y"])
+                return " " * len(m.group(0))
+            return m.group(0)
+        text = pattern.sub(found, text)
+    return text
+
+
+def numbers(text: str, lang: str = "en", *, years: set[str] | None = None) -> list[str]:
+    """Canonical numbers in `text`, in order of first mention (a headline's or a lead's
+    figure is the one other write-ups repeat). Years go to `years` when given; bare
+    integers below 100 (counts, ordinals) are dropped."""
+    text = unicodedata.normalize("NFKC", text)
+    found: dict[str, int] = {}
+    for m in _NUMBER.finditer(text):
+        value = parse_number(m["num"], lang)
+        if value is None:
+            continue
+        scale = m["cjk"] or m["latin"]
+        if m["pct"]:
+            if value > 1000:
+                continue
+            canonical = canonical_number(value) + "%"
+        elif scale:
+            factor = _SCALES.get(scale.lower(), _SCALES.get(scale, 1.0))
+            if factor == 1e6 and scale.lower() in {"m", "b", "k"} and value > 1000:
+                continue  # "2000 m" is metres, not millions
+            canonical = canonical_number(value * factor)
+        else:
+            is_integer = "." not in m["num"] and "," not in m["num"]
+            if is_integer and len(m["num"]) == 4 and 1900 <= value <= 2099:
+                if years is not None:
+                    years.add(m["num"])
+                continue
+            if value < 100 and (is_integer or value == int(value)):
+                continue
+            canonical = canonical_number(value)
+        found[canonical] = found.get(canonical, 0) + 1
+    return list(found)
+
+
+def dates(text: str) -> tuple[list[str], list[str]]:
+    """("MM-DD" dates, years) mentioned in `text`, in any of the three languages."""
+    found: set[str] = set()
+    years: set[str] = set()
+    _strip_dates(unicodedata.normalize("NFKC", text), found, years)
+    return sorted(found), sorted(years)
+
+
+_NAME_PUNCT = re.compile(r"[-\u2010-\u2015'’.]")
+_SPACES = re.compile(r"\s+")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+
+
+def normalise_name(name: str) -> str:
+    """E-Town → etown, Lei Jun → lei jun, SU7 → su7."""
+    if name.isascii() and name.isalnum():
+        return name.lower()
+    name = unicodedata.normalize("NFKC", name).casefold()
+    return _SPACES.sub(" ", _NAME_PUNCT.sub("", name)).strip()
+
+
+def names(text: str, lang: str = "en", *, limit: int = 40) -> list[str]:
+    """Latin-script proper names, normalised, most frequent first.
+
+    In Chinese (or any non-Latin) text every Latin token of two or more characters is a
+    name (SU7, CATL, Xiaomi). In Latin-script text a word counts when it is capitalised
+    somewhere other than at the start of a sentence, or written in capitals/with digits
+    (BAIC, SU7), and is not a function word. Consecutive capitalised words also give the
+    joined name ("lei jun")."""
+    text = unicodedata.normalize("NFKC", text)
+    latin_letters = len(_ASCII_LETTER.findall(text))
+    cjk = lang in {"zh", "ja", "ko"} or latin_letters < len(text) * 0.3
+    counts: dict[str, int] = {}
+    lower_words = set() if cjk else {w for w in re.findall(r"\b[a-z][a-z]+\b", text)}
+    run: list[str] = []
+    last_end = -1
+
+    def flush() -> None:
+        if len(run) > 1:
+            joined = " ".join(run)
+            counts[joined] = counts.get(joined, 0) + 1
+        run.clear()
+
+    tokens: list[tuple[re.Match[str], str, str, bool]] = []  # match, token, folded, ok-ish
+    known: set[str] = set()
+    for m in _LATIN_TOKEN.finditer(text):
+        token = m.group(0).rstrip(".")
+        if not cjk and token.islower():  # an ordinary word: never a name
+            tokens.append((m, token, token, False))
+            continue
+        folded = normalise_name(token)
+        if len(folded) < 2 or folded in STOP_NAMES or folded.isdigit():
+            tokens.append((m, token, folded, False))
+            continue
+        if cjk:
+            tokens.append((m, token, folded, True))
+            continue
+        shouty = token.isupper() or any(ch.isdigit() for ch in token) or (
+            token[:1].isupper() and any(ch.isupper() for ch in token[1:]))
+        capital = token[:1].isupper() and token.lower() not in lower_words
+        starts = m.start() == 0 or bool(
+            _SENTENCE_END.search(text[max(0, m.start() - 3):m.start()]))
+        if shouty or (capital and not starts):
+            known.add(folded)
+            tokens.append((m, token, folded, True))
+        else:
+            tokens.append((m, token, folded, capital))  # a sentence opener: decided below
+    for m, _token, folded, ok in tokens:
+        if not ok or (not cjk and folded not in known):
+            flush()
+            continue
+        if run and m.start() - last_end > 1:
+            flush()
+        counts[folded] = counts.get(folded, 0) + 1
+        run.append(folded)
+        last_end = m.end()
+    flush()
+    ranked = sorted(counts, key=lambda n: (-counts[n], n))
+    return ranked[:limit]
+
+
+def extract(text: str, lang: str = "en", *, with_names: bool = True) -> Figures:
+    """Numbers, dates, years and (unless told not to) names of one text."""
+    text = unicodedata.normalize("NFKC", text)
+    found_dates: set[str] = set()
+    found_years: set[str] = set()
+    rest = _strip_dates(text, found_dates, found_years)
+    nums = numbers(rest, lang, years=found_years)
+    return Figures(numbers=nums, dates=sorted(found_dates), years=sorted(found_years),
+                   names=names(text, lang) if with_names else [])

@@ -1,0 +1,101 @@
+"""Numbers, dates and names normalised across English, Italian and Chinese."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.fingerprints import (
+    canonical_number,
+    dates,
+    extract,
+    names,
+    normalise_name,
+    numbers,
+    parse_number,
+    specificity,
+)
+
+
+@pytest.mark.parametrize(("text", "lang", "expected"), [
+    ("300,000 vehicles", "en", "300000"),
+    ("300.000 veicoli", "it", "300000"),
+    ("30万辆", "zh", "300000"),
+    ("30 万辆", "zh", "300000"),
+    ("193.48 billion yuan", "en", "193000000000"),
+    ("193,48 miliardi di yuan", "it", "193000000000"),
+    ("1934.8亿元", "zh", "193000000000"),
+    ("up 38.8% year-on-year", "en", "38.8%"),
+    ("un aumento del 38,8%", "it", "38.8%"),
+    ("同比增长38.8%", "zh", "38.8%"),
+    ("38.8 per cent", "en", "38.8%"),
+    ("$30.3 billion", "en", "30300000000"),
+    ("30,26 miliardi di dollari", "it", "30300000000"),
+    ("2.54 million units", "en", "2540000"),
+    ("$10bn", "en", "10000000000"),
+    ("1,600 staff", "en", "1600"),
+    ("售价21.59万元", "zh", "216000"),
+    ("215,900 yuan", "en", "216000"),
+    ("215.900 yuan", "it", "216000"),
+    ("33,0%", "it", "33%"),
+    ("390 milioni", "it", "390000000"),
+    ("3.9亿元", "zh", "390000000"),
+])
+def test_numbers_normalise_across_formats(text: str, lang: str, expected: str) -> None:
+    assert expected in numbers(text, lang)
+
+
+def test_ranges_give_both_ends() -> None:
+    assert {"150000", "200000"} <= set(numbers("150,000-200,000 cars", "en"))
+
+
+def test_years_and_small_counts_kept_apart() -> None:
+    years: set[str] = set()
+    found = numbers("In 2024 the 30 engineers built 500 cars", "en", years=years)
+    assert years == {"2024"}
+    assert found == ["500"]
+
+
+def test_parse_number_conventions() -> None:
+    assert parse_number("1.234,5", "it") == 1234.5
+    assert parse_number("1,234.5", "en") == 1234.5
+    assert parse_number("300.000", "it") == 300000
+    assert parse_number("300,000", "en") == 300000
+    assert parse_number("30,26", "it") == 30.26
+    assert parse_number("1.2.3", "en") is None
+
+
+def test_canonical_and_specificity() -> None:
+    assert canonical_number(193_480_000_000) == "193000000000"
+    assert canonical_number(30.26) == "30.3"
+    assert specificity("300000") == 1
+    assert specificity("150000") == 2
+    assert specificity("38.8%") >= 3
+    assert specificity("865") == 1  # a model number, not a figure
+
+
+def test_dates_in_three_languages() -> None:
+    assert dates("On November 27, Xiaomi signed")[0] == ["11-27"]
+    assert dates("sabato 27 novembre 2021")[0] == ["11-27"]
+    assert dates("2021年11月27日，小米")[0] == ["11-27"]
+    assert dates("date 2021-11-28") == (["11-28"], ["2021"])
+
+
+def test_dates_are_not_numbers() -> None:
+    figures = extract("11月27日签约，年产30万辆", "zh")
+    assert figures.dates == ["11-27"]
+    assert "27" not in figures.numbers and "11" not in figures.numbers
+
+
+def test_names_survive_languages() -> None:
+    en = names("Xiaomi picked Yizhuang, also called E-Town, and founder Lei Jun said CATL "
+               "will supply the SU7.", "en")
+    zh = names("小米汽车选择亦庄（E-Town），雷军表示宁德时代（CATL）将为SU7供应电池。", "zh")
+    assert {"yizhuang", "etown", "lei jun", "catl", "su7"} <= set(en)
+    assert {"etown", "catl", "su7"} <= set(zh)
+
+
+def test_sentence_openers_are_not_names() -> None:
+    found = names("The factory opened. Earlier, the company said it would grow. "
+                  "Meanwhile Xiaomi waited.", "en")
+    assert "the" not in found and "earlier" not in found and "meanwhile" not in found
+    assert normalise_name("E‑Town") == normalise_name("e-town") == "etown"
