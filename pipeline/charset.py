@@ -68,7 +68,7 @@ def decode(body: bytes, content_type: str | None = None) -> tuple[str, str, str]
                       (codecs.BOM_UTF16_BE, "utf-16")):
         if body.startswith(bom):
             return body.decode(name, "replace").lstrip("\ufeff"), name, "bom"
-    non_ascii = any(b > 0x7F for b in body)
+    non_ascii = not body.isascii()
     for origin, raw in (("header", charset_from_content_type(content_type)),
                         ("meta", declared_in_document(body))):
         codec = _codec(raw)

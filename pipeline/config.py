@@ -45,6 +45,7 @@ class FetchConfig:
     max_articles: int
     concurrency: int
     min_text_chars: int
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ def build_config(user: dict[str, Any], *, path: Path, env: dict[str, str]) -> Co
         max_articles=int(v.number(f, "fetch", "max_articles", minimum=1)),
         concurrency=int(v.number(f, "fetch", "concurrency", minimum=1)),
         min_text_chars=int(v.number(f, "fetch", "min_text_chars", minimum=1)),
+        workers=int(v.number(f, "fetch", "workers", minimum=0)),
     )
     t = merged["translate"]
     package_dir = (v.string(t, "translate", "package_dir", empty_ok=True)

@@ -16,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import os
+import signal
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -38,6 +41,7 @@ log = logging.getLogger("tidings.runner")
 T = TypeVar("T")
 MAX_CHILD_SITEMAPS = 20
 MAX_LINK_ATTEMPTS = 5
+POOL_AFTER_PAGES = 24  # worker processes take ~1 s to start: only for passes bigger than this
 Validators = tuple[str | None, str | None, str | None]  # ETag, Last-Modified, index body
 
 
@@ -86,6 +90,52 @@ def initial_translation_status(lang: str, config: TranslateConfig) -> tuple[str,
         return "pending", None
     return "failed", (f"untranslatable by configuration: language {lang!r} is not in "
                       f"translate.languages")
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A page after the pure stages: ready for story placement and the store."""
+
+    article: Article
+    fingerprint: stories.Fingerprint
+    keys: list[str]
+
+
+class Preparer:
+    """The pure stages, in order: extract → language → translation status → relevance →
+    fingerprint. No I/O, so it runs as well in a worker process as on the store thread."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.matcher = Matcher.from_config(config.watch, config.topic)
+
+    def __call__(self, page: Page) -> Prepared:
+        article = extract.extract(page, min_chars=self.config.fetch.min_text_chars)
+        article = language.detect_article(article)
+        status, reason = initial_translation_status(article.lang, self.config.translate)
+        article = article.replace(translation_status=status, translation_error=reason)
+        article = self.matcher.judge(article)
+        fingerprint = stories.fingerprint(article)
+        return Prepared(article, fingerprint, stories.index_keys(fingerprint))
+
+
+_WORKER_PREPARER: Preparer | None = None
+
+
+def _init_worker(config: Config) -> None:
+    """A worker process ignores SIGINT/SIGTERM: stopping is the parent's decision."""
+    global _WORKER_PREPARER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _WORKER_PREPARER = Preparer(config)
+
+
+def _prepare_in_worker(page: Page) -> Prepared | ExtractError:
+    assert _WORKER_PREPARER is not None
+    try:
+        return _WORKER_PREPARER(page)
+    except ExtractError as exc:  # returned, not raised: it is an outcome, not a crash
+        return ExtractError(str(exc), url=exc.url)
 
 
 @dataclass(slots=True)
@@ -177,7 +227,10 @@ class Pass:
         self.transport = transport
         self.translator_factory = translator_factory
         self.report = PassReport(sources=len(sources))
-        self.matcher = Matcher.from_config(config.watch, config.topic)
+        self.preparer = Preparer(config)
+        self.workers = config.fetch.workers or (os.cpu_count() or 1)
+        self._pool: ProcessPoolExecutor | None = None
+        self._pages_seen = 0
         self._records: list[FetchRecord] = []
         self._new_ids: list[int] = []
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-store")
@@ -207,6 +260,8 @@ class Pass:
             return asyncio.run(self._run())
         finally:
             self._worker.shutdown(wait=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
 
     async def _run(self) -> PassReport:
         run_id = await self._db(self.store.start_run, "run")
@@ -352,7 +407,8 @@ class Pass:
                         "cut off, the article was stored from the part received")
         page = fetched.page
         page.hint_title, page.hint_published = link.title, link.published
-        outcome = await self._db(self.process, page, link)
+        prepared = await self._prepare(page)
+        outcome = await self._db(self.process, prepared, link)
         self._count(outcome, link)
 
     def _count(self, outcome: Outcome, link: Link) -> None:
@@ -371,23 +427,35 @@ class Pass:
             self._new_ids.append(outcome.article.id)
 
     # ------------------------------------------------------------------ the stages
-    def process(self, page: Page, link: Link) -> Outcome:
-        """Runs on the store thread: one page through every stage into the store."""
+    async def _prepare(self, page: Page) -> Prepared | ExtractError:
+        """The pure stages: in worker processes once the pass is big enough to pay for
+        starting them (so extraction uses every core), else on the store thread."""
+        self._pages_seen += 1
+        if self._pool is None and self.workers > 1 and self._pages_seen > POOL_AFTER_PAGES:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.config,))
+        if self._pool is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, _prepare_in_worker, page)
+        return await self._db(self._prepare_here, page)
+
+    def _prepare_here(self, page: Page) -> Prepared | ExtractError:
         try:
-            article = extract.extract(page, min_chars=self.config.fetch.min_text_chars)
+            return self.preparer(page)
         except ExtractError as exc:
-            self.store.finish_link(link.url, "skipped", error=str(exc))
-            return Outcome("no_text", error=str(exc))
+            return exc
+
+    def process(self, prepared: Prepared | ExtractError, link: Link) -> Outcome:
+        """Runs on the store thread: story placement and the store, one transaction."""
+        if isinstance(prepared, ExtractError):
+            self.store.finish_link(link.url, "skipped", error=str(prepared))
+            return Outcome("no_text", error=str(prepared))
+        article, fingerprint, keys = prepared.article, prepared.fingerprint, prepared.keys
         known = self.store.article_id_for_url(article.url)
         if known is not None:
             self.store.finish_link(link.url, "done", article_id=known)
             return Outcome("known")
-        article = language.detect_article(article)
-        status, reason = initial_translation_status(article.lang, self.config.translate)
-        article = article.replace(translation_status=status, translation_error=reason)
-        article = self.matcher.judge(article)
-        fingerprint = stories.fingerprint(article)
-        keys = stories.index_keys(fingerprint)
         candidates = self.store.candidates(keys, around=article.published_at or
                                            article.fetched_at,
                                            window_days=self.config.stories.window_days,

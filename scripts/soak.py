@@ -145,13 +145,13 @@ def main() -> int:
     stop_started = time.time()
     code = daemon.wait(timeout=30)
     stop_seconds = time.time() - stop_started
+    published = [o.server.url(p) for o in outlets for p, _ in o.published]
     for outlet in outlets:
         outlet.server.stop()
 
     db = sqlite3.connect(work / "tidings.db")
     stored = {row[0] for row in db.execute("SELECT fetched_url FROM articles")}
     stored |= {row[0] for row in db.execute("SELECT url FROM articles")}
-    published = [o.server.url(p) for o in outlets for p, _ in o.published]
     missing = [u for u in published if u not in stored]
     per_url = db.execute("SELECT COUNT(*) - COUNT(DISTINCT url) FROM articles").fetchone()[0]
     integrity = db.execute("PRAGMA integrity_check").fetchone()[0]

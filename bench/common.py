@@ -1,0 +1,265 @@
+"""Helpers shared by the benchmark modules: the machine line, medians, markdown tables,
+timing and peak-RSS measurement of subprocesses.
+
+Import as `from bench.common import …` (the harness puts the repository root on sys.path)
+or, from a module run as a script, after `sys.path.insert(0, str(ROOT))`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+# ------------------------------------------------------------------------ the machine
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def ram_bytes() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil
+        return int(psutil.virtual_memory().total)
+    except ImportError:
+        return 0
+
+
+def os_name() -> str:
+    try:
+        fields = dict(line.split("=", 1) for line in
+                      Path("/etc/os-release").read_text().splitlines() if "=" in line)
+        pretty = fields.get("PRETTY_NAME", "").strip('"')
+        if pretty:
+            return f"{pretty}, Linux {platform.release()}"
+    except OSError:
+        pass
+    return platform.platform()
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=False,
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, check=False, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (rev or "no commit") + (" + uncommitted changes" if dirty else "")
+
+
+def machine_line() -> str:
+    """One line that says what the figures were measured on."""
+    return (f"{cpu_model()} · {cores()} cores · {ram_bytes() / 2**30:.1f} GiB RAM · "
+            f"Python {platform.python_version()} · {os_name()}")
+
+
+# ------------------------------------------------------------------------ numbers
+
+
+def median(values: Iterable[float]) -> float:
+    items = [v for v in values if v is not None]
+    return statistics.median(items) if items else float("nan")
+
+
+def spread(values: Sequence[float]) -> str:
+    """`min–max` of the runs, for the table's footnote."""
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return "1 run"
+    return f"{min(values):.2f}–{max(values):.2f} over {len(values)} runs"
+
+
+def mb(n_bytes: float) -> str:
+    return f"{n_bytes / 2**20:.0f} MB"
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if math.isnan(value):
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
+          align: str | None = None) -> str:
+    """A GitHub markdown table; `align` is one letter per column (l, r, c)."""
+    align = align or ("l" + "r" * (len(headers) - 1))
+    marks = {"l": ":---", "r": "---:", "c": ":---:"}
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join(marks[a] for a in align) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+def reproduce(command: str) -> str:
+    return f"How to reproduce: `{command}`"
+
+
+def verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+# ------------------------------------------------------------------------ measuring
+
+
+@dataclass
+class Measured:
+    """A finished subprocess: its exit code, output, wall time and peak RSS (bytes)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    wall: float
+    peak_rss: int  # the process tree's largest sum of RSS, sampled
+    maxrss: int  # the child's own peak RSS: its VmHWM, the kernel's high-water mark
+    cpu: float = 0.0  # user + system CPU seconds of the child (and children it waited for)
+    timed_out: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _hwm(pid: int) -> int:
+    """VmHWM (peak RSS since exec) of a live process, in bytes; 0 if unreadable.
+
+    Not `ru_maxrss` from wait4: on Linux the child's ru_maxrss includes the parent's RSS at
+    fork time (exec records the old mm's high-water mark), so a benchmark that holds
+    200 MB of pages would see every child it starts at 200 MB or more."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _tree_rss(proc: Any) -> int:
+    total = 0
+    try:
+        total += proc.memory_info().rss
+        for child in proc.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except Exception:  # noqa: BLE001, S110 - a child may exit while we read it
+                pass
+    except Exception:  # noqa: BLE001, S110 - so may the process itself
+        pass
+    return total
+
+
+def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None
+                 = None, timeout: float | None = None, poll: float = 0.05,
+                 stdin: Any = subprocess.DEVNULL, echo: bool = False) -> Measured:
+    """Run `cmd`, wait for it, and measure wall time and peak RSS.
+
+    Peak RSS comes two ways: psutil samples the process tree every `poll` seconds (the
+    sum over the tree), and the child's own high-water mark (VmHWM, which misses nothing
+    between samples) is read at every poll; CPU time comes from `os.wait4`.
+    With `echo`, the child's stdout is also copied to ours as it comes (progress lines).
+    """
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil is in the bench extra
+        psutil = None  # type: ignore[assignment]
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    started = time.perf_counter()
+    proc = subprocess.Popen(list(cmd), cwd=cwd or ROOT, env=full_env, stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    out_chunks: list[bytes] = []
+    err_chunks: list[bytes] = []
+
+    def drain(stream: Any, into: list[bytes], copy: bool) -> None:
+        for chunk in iter(stream.readline if copy else lambda: stream.read(65536), b""):
+            into.append(chunk)
+            if copy:
+                sys.stdout.write(chunk.decode("utf-8", "replace"))
+                sys.stdout.flush()
+
+    readers = [threading.Thread(target=drain, args=(proc.stdout, out_chunks, echo), daemon=True),
+               threading.Thread(target=drain, args=(proc.stderr, err_chunks, False),
+                                daemon=True)]
+    for reader in readers:
+        reader.start()
+    ps = psutil.Process(proc.pid) if psutil else None
+    peak = 0
+    hwm = 0
+    timed_out = False
+    rusage = None
+    status = 0
+    while True:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        hwm = max(hwm, _hwm(proc.pid))
+        if ps is not None:
+            peak = max(peak, _tree_rss(ps))
+        if timeout is not None and time.perf_counter() - started > timeout:
+            timed_out = True
+            try:
+                os.killpg(proc.pid, 9)
+            except ProcessLookupError:
+                pass
+            _, status, rusage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(poll)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join(timeout=5)
+    maxrss = hwm
+    cpu = (rusage.ru_utime + rusage.ru_stime) if rusage is not None else 0.0
+    return Measured(returncode=proc.returncode, stdout=b"".join(out_chunks).decode(
+        "utf-8", "replace"), stderr=b"".join(err_chunks).decode("utf-8", "replace"),
+        wall=wall, peak_rss=max(peak, maxrss), maxrss=maxrss, cpu=cpu, timed_out=timed_out)
+
+
+def self_maxrss() -> int:
+    """This process's peak RSS in bytes (Linux reports KiB)."""
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def python_cmd(*args: str) -> list[str]:
+    return [PYTHON, *args]
