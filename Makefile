@@ -24,6 +24,8 @@ demo: $(STAMP)
 	$(BIN)/tidings demo
 
 test: $(STAMP)
+	$(BIN)/ruff check pipeline tests bench scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -155,6 +155,7 @@ class Measured:
     maxrss: int  # the child's own peak RSS: its VmHWM, the kernel's high-water mark
     cpu: float = 0.0  # user + system CPU seconds of the child (and children it waited for)
     timed_out: bool = False
+    peak_pss: int = 0  # the tree's largest sum of PSS (shared pages counted once), sampled
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -185,6 +186,21 @@ def _tree_rss(proc: Any) -> int:
                 pass
     except Exception:  # noqa: BLE001, S110 - so may the process itself
         pass
+    return total
+
+
+def _tree_pss(proc: Any) -> int:
+    """Proportional set size over the process tree: what the tree really occupies."""
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except Exception:  # noqa: BLE001 - the process may have exited
+        return 0
+    for one in procs:
+        try:
+            total += one.memory_full_info().pss
+        except Exception:  # noqa: BLE001, S110 - a child may exit while we read it
+            pass
     return total
 
 
@@ -225,6 +241,8 @@ def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, 
         reader.start()
     ps = psutil.Process(proc.pid) if psutil else None
     peak = 0
+    pss = 0
+    polls = 0
     hwm = 0
     timed_out = False
     rusage = None
@@ -236,6 +254,9 @@ def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, 
         hwm = max(hwm, _hwm(proc.pid))
         if ps is not None:
             peak = max(peak, _tree_rss(ps))
+            if polls % 4 == 0:  # PSS reads smaps_rollup: a little dearer, every 4th poll
+                pss = max(pss, _tree_pss(ps))
+            polls += 1
         if timeout is not None and time.perf_counter() - started > timeout:
             timed_out = True
             try:
@@ -253,7 +274,8 @@ def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, 
     cpu = (rusage.ru_utime + rusage.ru_stime) if rusage is not None else 0.0
     return Measured(returncode=proc.returncode, stdout=b"".join(out_chunks).decode(
         "utf-8", "replace"), stderr=b"".join(err_chunks).decode("utf-8", "replace"),
-        wall=wall, peak_rss=max(peak, maxrss), maxrss=maxrss, cpu=cpu, timed_out=timed_out)
+        wall=wall, peak_rss=max(peak, maxrss), maxrss=maxrss, cpu=cpu, timed_out=timed_out,
+        peak_pss=pss)
 
 
 def self_maxrss() -> int:

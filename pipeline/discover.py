@@ -174,7 +174,8 @@ def parse_sitemap(text: str, base_url: str) -> Discovered:
 def _child_text(node: etree._Element, name: str) -> str | None:
     for child in node:
         if isinstance(child.tag, str) and etree.QName(child).localname == name:
-            return child.text
+            text: str | None = child.text
+            return text
     return None
 
 

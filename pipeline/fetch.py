@@ -198,7 +198,7 @@ class Fetcher:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.config.max_retry_wait)
         wait = self.config.backoff * (2 ** attempt)
-        return min(wait * (1 + random.uniform(0, 0.25)), self.config.max_retry_wait)
+        return float(min(wait * (1 + random.uniform(0, 0.25)), self.config.max_retry_wait))
 
     async def _once(self, url: str, *, source: str, kind: str,
                     validators: tuple[str | None, str | None]) -> Fetched | str:
@@ -254,8 +254,9 @@ class Fetcher:
                 if not location:
                     raise HTTPStatusError(f"HTTP {status} without a Location header",
                                           url=url, source=source, status=status)
-                record.redirect_to = urljoin(url, location)
-                return urljoin(url, location)
+                target: str = urljoin(url, location)
+                record.redirect_to = target
+                return target
             if status == 304:
                 return Fetched(url=url, final_url=url, status=304, page=None,
                                etag=response.headers.get("etag"),

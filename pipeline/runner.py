@@ -52,7 +52,8 @@ def backoff_interval(every: timedelta, failures: int) -> timedelta:
     """A failing source waits twice as long after each failure, up to a cap."""
     if failures <= 0:
         return every
-    return min(every * (2 ** min(failures, 16)), max(every, BACKOFF_CAP))
+    doubled: timedelta = every * (2 ** min(failures, 16))
+    return min(doubled, max(every, BACKOFF_CAP))
 
 
 def next_due(every: timedelta, failures: int, now: datetime | None = None) -> str:

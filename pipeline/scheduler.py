@@ -13,6 +13,7 @@ import random
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -34,7 +35,7 @@ def jitter_for(every: timedelta) -> float:
     return min(every.total_seconds() * 0.1, 60.0)
 
 
-def first_run_at(state: dict | None, every: timedelta, now: datetime) -> datetime:
+def first_run_at(state: dict[str, Any] | None, every: timedelta, now: datetime) -> datetime:
     """When a source should first run after a (re)start: now if it is due or never ran,
     else at its recorded due time (failures already doubled into `next_due_at`)."""
     if not state or not state.get("next_due_at"):
@@ -96,7 +97,7 @@ class Daemon:
                  report.flagged, len(report.errors), extra={"source": source.name})
         self._reschedule_after(source, state)
 
-    def _reschedule_after(self, source: SourceConfig, state: dict | None) -> None:
+    def _reschedule_after(self, source: SourceConfig, state: dict[str, Any] | None) -> None:
         """A failing source backs off: its next run moves to the doubled interval."""
         if state and state.get("consecutive_failures") and state.get("next_due_at"):
             job = self.scheduler.get_job(f"source:{source.name}")
