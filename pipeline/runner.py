@@ -229,9 +229,11 @@ class Pass:
         self.translator_factory = translator_factory
         self.report = PassReport(sources=len(sources))
         self.preparer = Preparer(config)
-        self.workers = config.fetch.workers or (os.cpu_count() or 1)
+        # The parent keeps a core busy with HTTP and the store: one worker fewer than cores.
+        self.workers = config.fetch.workers or max(1, (os.cpu_count() or 1) - 1)
         self._pool: ProcessPoolExecutor | None = None
         self._pages_seen = 0
+        self._announced = 0  # article links waiting in this pass, as sources report them
         self._records: list[FetchRecord] = []
         self._new_ids: list[int] = []
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-store")
@@ -307,6 +309,7 @@ class Pass:
                                  limit=self.config.fetch.max_articles,
                                  max_attempts=MAX_LINK_ATTEMPTS)
         self.progress.add_total(len(pending))
+        self._announced += len(pending)
         stored_before = self.report.new_articles
         for link in pending:
             if self.stop.is_set():
@@ -430,9 +433,11 @@ class Pass:
     # ------------------------------------------------------------------ the stages
     async def _prepare(self, page: Page) -> Prepared | ExtractError:
         """The pure stages: in worker processes once the pass is big enough to pay for
-        starting them (so extraction uses every core), else on the store thread."""
+        starting them (so extraction uses every core and the parent never loads the
+        extraction stack), else on the store thread."""
         self._pages_seen += 1
-        if self._pool is None and self.workers > 1 and self._pages_seen > POOL_AFTER_PAGES:
+        big = max(self._pages_seen, self._announced) > POOL_AFTER_PAGES
+        if self._pool is None and big:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker, initargs=(self.config,))

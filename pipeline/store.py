@@ -68,6 +68,10 @@ class Store:
                 with db.ensure_autocommit_on():
                     db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = NORMAL")
+                # Story candidates walk a large index: keep hot pages in memory and read
+                # the file through mmap, so a deep lookup costs no syscall per page.
+                db.execute("PRAGMA cache_size = -65536")
+                db.execute("PRAGMA mmap_size = 268435456")
                 db.execute("PRAGMA foreign_keys = ON")
                 migrations.apply(db)
         except (sqlite3.Error, OSError) as exc:
