@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-TRANSLATION_STATUSES = ("not_needed", "done", "pending", "failed")
-
 
 def utcnow() -> str:
     """Current UTC time as ISO 8601 with seconds, the one timestamp format of the store."""

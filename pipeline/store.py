@@ -54,35 +54,24 @@ class Store:
 
     # ---------------------------------------------------------------- opening
     @classmethod
-    def open(cls, path: str | Path, *, readonly: bool = False) -> Store:
+    def open(cls, path: str | Path) -> Store:
         path = Path(path)
         try:
-            if readonly:
-                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True,
-                                       check_same_thread=False)
-                db = Database(conn)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                db = Database(sqlite3.connect(str(path), check_same_thread=False))
-                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                with db.ensure_autocommit_on():
-                    db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = NORMAL")
-                # Story candidates walk a large index: keep hot pages in memory and read
-                # the file through mmap, so a deep lookup costs no syscall per page.
-                db.execute("PRAGMA cache_size = -65536")
-                db.execute("PRAGMA mmap_size = 268435456")
-                db.execute("PRAGMA foreign_keys = ON")
-                migrations.apply(db)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = Database(sqlite3.connect(str(path), check_same_thread=False))
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            with db.ensure_autocommit_on():
+                db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            # Story candidates walk a large index: keep hot pages in memory and read
+            # the file through mmap, so a deep lookup costs no syscall per page.
+            db.execute("PRAGMA cache_size = -65536")
+            db.execute("PRAGMA mmap_size = 268435456")
+            db.execute("PRAGMA foreign_keys = ON")
+            migrations.apply(db)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
         return cls(db, path)
-
-    @classmethod
-    def memory(cls) -> Store:
-        db = Database(memory=True)
-        migrations.apply(db)
-        return cls(db, None)
 
     def close(self) -> None:
         self.db.close()
@@ -91,9 +80,6 @@ class Store:
     def atomic(self) -> Iterator[None]:
         with self.db.atomic():
             yield
-
-    def integrity_check(self) -> str:
-        return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
 
     # ---------------------------------------------------------------- fetch log
     def record_fetches(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -280,13 +266,6 @@ class Store:
             "evidence": json.dumps(a.evidence, ensure_ascii=False) if a.evidence else None,
         }
 
-    def get_article(self, article_id: int) -> Article:
-        row = self.db.execute("SELECT * FROM articles WHERE id = ?", [article_id]).fetchone()
-        if row is None:
-            raise StoreError(f"no article {article_id}")
-        cols = [d[0] for d in self.db.execute("SELECT * FROM articles LIMIT 0").description]
-        return _article_from_row(dict(zip(cols, row, strict=True)))
-
     def articles_to_translate(self, *, statuses: tuple[str, ...], ids: list[int] | None = None,
                               languages: tuple[str, ...] | None = None,
                               limit: int = 100_000) -> list[Article]:
@@ -423,14 +402,6 @@ class Store:
             "fetches": one("SELECT COUNT(*) FROM fetches").fetchone()[0],
         }
 
-    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Full-text search over original and English titles and texts, best first."""
-        cur = self.db.execute(
-            "SELECT a.id, a.url, a.title, a.title_en, a.lang, a.story_id FROM articles_fts f "
-            "JOIN articles a ON a.id = f.rowid WHERE articles_fts MATCH ? "
-            "ORDER BY bm25(articles_fts) LIMIT ?", [fts.fts_query(query), limit])
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     # ---- digest (owned by the digest work)
     def digest_stories(self, *, since: str, limit: int = 500) -> list[dict[str, Any]]:
