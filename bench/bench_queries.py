@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import random
 import socket
@@ -44,7 +43,7 @@ if str(ROOT) not in sys.path:
 from bench.common import fmt, reproduce, table, verdict
 from pipeline import fts
 from pipeline.config import load_config
-from pipeline.serve import DATABASE, datasette_command, datasette_dir
+from pipeline.serve import DATABASE, datasette_command, datasette_dir, load_plugin
 from pipeline.store import Store
 
 TARGET_MS = 200.0
@@ -265,15 +264,6 @@ def build_store(path: Path, n_articles: int) -> dict[str, int]:
 def canned_queries() -> dict[str, str]:
     meta = yaml.safe_load((datasette_dir() / "metadata.yml").read_text("utf-8"))
     return {name: q["sql"] for name, q in meta["databases"][DATABASE]["queries"].items()}
-
-
-def load_plugin() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "tidings_plugin", datasette_dir() / "plugins" / "tidings_plugin.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def time_direct(path: Path, sql: str, params: dict[str, str], runs: int) -> tuple[float, int]:

@@ -15,12 +15,13 @@ links from stories to their articles). See docs/datasette.md.
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
-from types import FrameType
+from types import FrameType, ModuleType
 
 from .config import Config
 from .store import Store
@@ -41,6 +42,18 @@ SETTINGS = {
 def datasette_dir() -> Path:
     """The packaged datasette files (metadata and plugins)."""
     return Path(str(resources.files("pipeline").joinpath("datasette")))
+
+
+def load_plugin() -> ModuleType:
+    """The tidings datasette plugin as a module, for code that needs its functions
+    outside datasette (the canned queries' SQL functions in tests and benchmarks)."""
+    spec = importlib.util.spec_from_file_location(
+        "tidings_plugin", datasette_dir() / "plugins" / "tidings_plugin.py")
+    if spec is None or spec.loader is None:
+        raise ImportError("the tidings datasette plugin is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def datasette_command(config: Config, *, host: str = "127.0.0.1", port: int = 8001) -> list[str]:

@@ -31,7 +31,13 @@ from pipeline.config import Config, load_config
 from pipeline.demo.site import DemoWeb
 from pipeline.models import Article
 from pipeline.runner import TranslationStage, run_pass
-from pipeline.serve import DATABASE, datasette_command, datasette_dir, prepare_store
+from pipeline.serve import (
+    DATABASE,
+    datasette_command,
+    datasette_dir,
+    load_plugin,
+    prepare_store,
+)
 from pipeline.store import Store
 
 from .conftest import REPO
@@ -403,15 +409,6 @@ def test_tidings_serve_runs_until_sigterm(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ the plugin
-def load_plugin() -> Any:
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "tidings_plugin", datasette_dir() / "plugins" / "tidings_plugin.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_plugin_makes_store_connections_query_only(tmp_path: Path) -> None:
     """Even a writable connection (a write plugin's) cannot change the store."""
