@@ -48,6 +48,7 @@ from bench.common import (
     run_measured,
     table,
 )
+from pipeline.config import dump_toml
 
 HOST_DELAY = 0.05
 CONCURRENCY = 16
@@ -197,28 +198,17 @@ def worker_peer(tool: str, urls_file: Path, out: Path, threads: int) -> None:
 # ------------------------------------------------------------------------ tidings
 
 
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return "[" + ", ".join(toml_value(v) for v in value) + "]"
-
-
 def write_config(directory: Path, web: Any) -> Path:
-    lines = ["[store]", f"path = {toml_value(str(directory / 'tidings.db'))}", "",
-             "[fetch]", f"host_delay = {HOST_DELAY}", f"concurrency = {CONCURRENCY}",
-             "timeout = 20", "retries = 1", "backoff = 0.2", "robots = true", "",
-             "[translate]", "languages = []",
-             f"package_dir = {toml_value(str(directory / 'packages'))}", ""]
-    for o in web.outlets:
-        lines += ["[[sources]]", f"name = {toml_value(o.slug)}", f"url = {toml_value(o.source_url)}",
-                  f"kind = {toml_value(o.kind)}", f"language = {toml_value(o.lang)}",
-                  'every = "1h"', ""]
+    document = {
+        "store": {"path": str(directory / "tidings.db")},
+        "fetch": {"host_delay": HOST_DELAY, "concurrency": CONCURRENCY, "timeout": 20,
+                  "retries": 1, "backoff": 0.2, "robots": True},
+        "translate": {"languages": [], "package_dir": str(directory / "packages")},
+        "sources": [{"name": o.slug, "url": o.source_url, "kind": o.kind, "language": o.lang,
+                     "every": "1h"} for o in web.outlets],
+    }
     path = directory / "tidings.toml"
-    path.write_text("\n".join(lines), "utf-8")
+    path.write_text(dump_toml(document), "utf-8")
     return path
 
 

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from . import logs
 from .config import Config, load_config, parse_interval
-from .errors import ConfigError, DigestError, LockHeld, StoreError, TidingsError, TranslateError
+from .errors import ConfigError, DigestError, LockHeld, StoreError, TidingsError
 from .store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,20 +41,8 @@ def config_option(fn: F) -> F:
         help="Configuration file (default: config/tidings.toml).")(fn)
 
 
-class _Context:
-    def __init__(self, config_path: Path | None) -> None:
-        self.config_path = config_path
-        self._config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load_config(self.config_path)
-        return self._config
-
-
 def _load(config_path: Path | None) -> Config:
-    return _Context(config_path).config
+    return load_config(config_path)
 
 
 @contextmanager
@@ -285,12 +273,10 @@ def models_install(config_path: Path | None, langs: tuple[str, ...], file: Path 
     config = _load(config_path)
     if not file and not langs:
         raise click.UsageError("name languages (e.g. it zh) or give --file PKG.argosmodel")
-    try:
-        installed = ([install_from_file(config.translate, file)] if file
-                     else install_from_index(config.translate, list(langs),
-                                             index_url=config.translate.index_url or None))
-    except TranslateError as exc:
-        _fail(str(exc), 1)
+    # A TranslateError (offline index, bad file) exits 1 with its message, via TidingsGroup.
+    installed = ([install_from_file(config.translate, file)] if file
+                 else install_from_index(config.translate, list(langs),
+                                         index_url=config.translate.index_url or None))
     for p in installed:
         out_console.print(f"installed {p.name} ({p.from_code}→{p.to_code} {p.version}) "
                           f"in {p.path}", highlight=False)

@@ -8,6 +8,7 @@ is wrong, because a cron job's only feedback is that one line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -140,6 +141,36 @@ def parse_interval(text: str) -> timedelta:
     if delta.total_seconds() <= 0:
         raise ValueError(f"{text!r} must be longer than zero")
     return delta
+
+
+def toml_value(value: Any) -> str:
+    """A scalar or an array as TOML (strings as JSON strings, which TOML reads alike)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Write a configuration document: top-level keys, [tables] and [[arrays of tables]].
+    For generated configurations (the demo, tests, benchmarks); `load_config` reads it."""
+    top: list[str] = []
+    rest: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            rest += [f"[{key}]", *(f"{k} = {toml_value(v)}" for k, v in value.items()), ""]
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                rest += [f"[[{key}]]", *(f"{k} = {toml_value(v)}" for k, v in item.items()),
+                         ""]
+        else:
+            top.append(f"{key} = {toml_value(value)}")
+    return "\n".join([*top, *([""] if top else []), *rest])
 
 
 def default_config_path() -> Path:

@@ -310,16 +310,16 @@ class Pass:
                                  max_attempts=MAX_LINK_ATTEMPTS)
         self.progress.add_total(len(pending))
         self._announced += len(pending)
-        stored_before = self.report.new_articles
+        new_here = 0  # sources run concurrently: the report's total is not this source's
         for link in pending:
             if self.stop.is_set():
                 break
-            await self._article(fetcher, link)
+            new_here += await self._article(fetcher, link)
             self.progress.advance(name)
         await self._db(self.store.record_source_result, name, ok=True, error=None,
                        next_due_at=next_due(source.every, 0))
         log.info("%d links announced, %d pending, %d new articles", len(found), len(pending),
-                 self.report.new_articles - stored_before, extra={"source": name})
+                 new_here, extra={"source": name})
 
     async def _discover(self, fetcher: Fetcher, source: SourceConfig
                         ) -> tuple[list[Link], dict[str, Validators]]:
@@ -387,23 +387,24 @@ class Pass:
             await asyncio.wait([task], timeout=0.1)
         return task.result()
 
-    async def _article(self, fetcher: Fetcher, link: Link) -> None:
+    async def _article(self, fetcher: Fetcher, link: Link) -> bool:
+        """Fetch and process one link; True when it became a new article."""
         try:
             fetched = await self._unless_stopped(
                 fetcher.fetch(link.url, source=link.source, kind="article"))
             if fetched is None:
-                return
+                return False
         except (NotHTML, RobotsDisallowed) as exc:
             self.report.skipped += 1
             self._error(link.source, link.url, str(exc))
             await self._db(self.store.finish_link, link.url, "skipped", error=str(exc))
-            return
+            return False
         except FetchError as exc:
             self._error(link.source, link.url, str(exc))
             await self._db(self.store.finish_link, link.url, "failed", error=str(exc))
-            return
+            return False
         if fetched.page is None:
-            return
+            return False
         self.report.fetched += 1
         if fetched.page.truncated:
             self._error(link.source, link.url,
@@ -414,6 +415,7 @@ class Pass:
         prepared = await self._prepare(page)
         outcome = await self._db(self.process, prepared, link)
         self._count(outcome, link)
+        return outcome.kind == "new"
 
     def _count(self, outcome: Outcome, link: Link) -> None:
         if outcome.kind == "no_text":
@@ -493,12 +495,14 @@ def run_pass(config: Config, store: Store, *, source: str | None = None,
         sources = [config.source(source)]
         waiting: list[SourceConfig] = []
     else:
-        waiting = [s for s in config.sources if backed_off(store.source_state(s.name))]
+        states = {s.name: store.source_state(s.name) for s in config.sources}
+        waiting = [s for s in config.sources if backed_off(states[s.name])]
         sources = [s for s in config.sources if s not in waiting]
-    for skipped in waiting:
-        state = store.source_state(skipped.name) or {}
-        log.info("backing off after %s failures until %s", state.get("consecutive_failures"),
-                 state.get("next_due_at"), extra={"source": skipped.name})
+        for skipped in waiting:
+            state = states[skipped.name] or {}
+            log.info("backing off after %s failures until %s",
+                     state.get("consecutive_failures"), state.get("next_due_at"),
+                     extra={"source": skipped.name})
     report = Pass(config, store, sources=sources, progress=progress, stop=stop,
                   transport=transport, translator_factory=translator_factory).run()
     report.backed_off = [s.name for s in waiting]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.config import dump_toml
 from pipeline.demo.server import Resource, SiteServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,34 +35,6 @@ SEED_DATES = {"000": "2024-03-13", "001": "2021-08-03", "002": "2021-11-28",
               "003": "2021-11-29", "004": "2021-11-29"}
 
 
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def toml_document(data: dict[str, Any]) -> str:
-    lines: list[str] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            lines.append(f"[{key}]")
-            lines += [f"{k} = {toml_value(v)}" for k, v in value.items()]
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            for item in value:
-                lines.append(f"[[{key}]]")
-                lines += [f"{k} = {toml_value(v)}" for k, v in item.items()]
-        else:
-            lines.insert(0, f"{key} = {toml_value(value)}")
-        lines.append("")
-    return "\n".join(lines)
-
-
 def write_config(directory: Path, sources: list[dict[str, Any]], **sections: Any) -> Path:
     """A config file with a store in `directory`, fast politeness, and the given sources."""
     data: dict[str, Any] = {
@@ -73,7 +46,7 @@ def write_config(directory: Path, sources: list[dict[str, Any]], **sections: Any
         data.setdefault(name, {}).update(values)
     data["sources"] = sources
     path = directory / "tidings.toml"
-    path.write_text(toml_document(data), "utf-8")
+    path.write_text(dump_toml(data), "utf-8")
     return path
 
 

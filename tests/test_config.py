@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import dump_toml as toml_document
 from pipeline.config import load_config, parse_interval
 from pipeline.errors import ConfigError
 
-from .conftest import tidings, toml_document
+from .conftest import tidings
 
 GOOD_SOURCE = {"name": "feed", "url": "http://127.0.0.1:9/feed.xml", "kind": "feed"}
 
