@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.config import StoriesConfig
 from pipeline.dedup import content_hash
-from pipeline.fingerprints import words as word_list
+from pipeline.figures import words as word_list
 from pipeline.models import Article
 from pipeline.stories import (
     CANDIDATES_PER_KEY,
@@ -154,7 +154,7 @@ class SqliteBackend:
 
     def add(self, article: Article, fp: Fingerprint, placement: Placement,
             keys: list[str]) -> None:
-        self.store.save_article(article, placement, fp, keys)
+        self.store.save_article(article, placement, fp, keys, flag=False)
 
     def bulk(self) -> object:
         return self.store.atomic()

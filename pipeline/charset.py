@@ -13,6 +13,8 @@ import re
 
 from charset_normalizer import from_bytes
 
+from .han import HAN
+
 _META = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.IGNORECASE)
 _XML_DECL = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_\-.]+)["']""")
@@ -25,7 +27,6 @@ _WIDER = {
 }
 _SINGLE_BYTE_LATIN = {"cp1250", "cp1252", "iso8859-1", "iso8859-2", "iso8859-15", "latin-1",
                       "cp1257", "iso8859-9", "cp1254", "mac-roman", "cp850", "cp437"}
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def charset_from_content_type(content_type: str | None) -> str | None:
@@ -98,7 +99,7 @@ def _detect(body: bytes) -> tuple[str, str, str]:
     try:
         text = body.decode("gb18030")
         high = [c for c in text if ord(c) > 0x7F]
-        if high and sum(1 for c in high if _CJK.match(c)) / len(high) > 0.8:
+        if high and sum(1 for c in high if HAN.match(c)) / len(high) > 0.8:
             return text, "gb18030", "detected"
     except UnicodeDecodeError:
         pass

@@ -8,30 +8,32 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from . import logs
 from .config import Config, load_config, parse_interval
+from .console import (
+    err_console,
+    fail,
+    graceful_stop,
+    out_console,
+    print_packages,
+    print_report,
+    print_sources,
+    print_stories,
+    progress,
+)
 from .errors import ConfigError, DigestError, LockHeld, StoreError, TidingsError
 from .store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
-# Piped output (cron mail, files, grep) gets long lines instead of folded table cells.
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-out_console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def config_option(fn: F) -> F:
@@ -42,6 +44,12 @@ def config_option(fn: F) -> F:
 
 
 def _load(config_path: Path | None) -> Config:
+    """The configuration named after the command, else before it (`tidings --config F
+    run`), else $TIDINGS_CONFIG or the default."""
+    if config_path is None:
+        ctx = click.get_current_context(silent=True)
+        root = ctx.find_root().obj if ctx is not None else None
+        config_path = (root or {}).get("config_path")
     return load_config(config_path)
 
 
@@ -54,13 +62,6 @@ def _store(config: Config) -> Iterator[Store]:
         store.close()
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    """One unwrapped line on stderr, so cron mail and grep see the whole message."""
-    err_console.print(f"[bold red]tidings: error:[/] {message}", highlight=False,
-                      soft_wrap=True)
-    sys.exit(code)
-
-
 class TidingsGroup(click.Group):
     """Turns tidings errors into the contract's exit codes and one clear line."""
 
@@ -68,23 +69,24 @@ class TidingsGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
-            _fail(str(exc), 2)
+            fail(str(exc), 2)
         except LockHeld as exc:
             err_console.print(f"tidings: {exc}; nothing to do", highlight=False,
                               soft_wrap=True)
             sys.exit(0)
         except (StoreError, DigestError) as exc:
-            _fail(str(exc), 1)
+            fail(str(exc), 1)
         except TidingsError as exc:
-            _fail(str(exc), 1)
+            fail(str(exc), 1)
 
 
 @click.group(cls=TidingsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log lines on stderr (-vv for debug).")
 @click.option("--json-logs", is_flag=True, help="Log lines as JSON objects (for collectors).")
+@config_option
 @click.version_option(package_name="tidings")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, json_logs: bool) -> None:
+def cli(ctx: click.Context, verbose: int, json_logs: bool, config_path: Path | None) -> None:
     """tidings: multilingual news monitoring — fetch, clean, translate, deduplicate, flag.
 
     Example: tidings run --json
@@ -92,50 +94,8 @@ def cli(ctx: click.Context, verbose: int, json_logs: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
     ctx.obj["json_logs"] = json_logs
+    ctx.obj["config_path"] = config_path
     logs.setup(verbose=verbose, json_logs=json_logs)
-
-
-class _RichProgress:
-    """The runner's progress display on a terminal."""
-
-    def __init__(self, progress: Progress, label: str) -> None:
-        self.progress = progress
-        self.task = progress.add_task(label, total=0)
-
-    def add_total(self, n: int) -> None:
-        task = self.progress.tasks[0]
-        self.progress.update(self.task, total=(task.total or 0) + n)
-
-    def advance(self, description: str) -> None:
-        self.progress.update(self.task, advance=1, description=description)
-
-
-@contextmanager
-def _progress(label: str, enabled: bool) -> Iterator[_RichProgress | None]:
-    if not enabled or not err_console.is_terminal:
-        yield None
-        return
-    with Progress(TextColumn("[bold]{task.description:<14}"), BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
-                  transient=True) as progress:
-        yield _RichProgress(progress, label)
-
-
-@contextmanager
-def _graceful_stop() -> Iterator[threading.Event]:
-    """SIGTERM/SIGINT set the event: the article in hand is finished, then we stop."""
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: Any) -> None:
-        logging.getLogger("tidings").warning("%s received: finishing the article in hand",
-                                             signal.Signals(signum).name)
-        stop.set()
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 # ---------------------------------------------------------------------------- run
@@ -143,7 +103,9 @@ def _graceful_stop() -> Iterator[threading.Event]:
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
 @click.option("--source", "source", metavar="NAME", help="Only this source.")
-def run(config_path: Path | None, as_json: bool, source: str | None) -> None:
+@click.option("--force", is_flag=True,
+              help="Fetch every source now, even those backing off after failures.")
+def run(config_path: Path | None, as_json: bool, source: str | None, force: bool) -> None:
     """One pass over every source (or one): fetch, extract, detect, dedup, flag, store.
 
     Example: tidings run --json --source cnevpost
@@ -156,30 +118,15 @@ def run(config_path: Path | None, as_json: bool, source: str | None) -> None:
         config.source(source)  # unknown name → exit 2 before any work
     logs.add_file(config.state_dir / "tidings.log",
                   json_logs=click.get_current_context().find_root().obj["json_logs"])
-    with PassLock(config.state_dir / "tidings.lock", "tidings run"), _store(config) as store, \
-            _graceful_stop() as stop, _progress("fetching", not as_json) as progress:
-        report = run_pass(config, store, source=source, progress=progress, stop=stop)
+    with PassLock(config.lock_path, "tidings run"), _store(config) as store, \
+            graceful_stop() as stop, progress("fetching", not as_json) as bar:
+        report = run_pass(config, store, source=source, force=force, progress=bar, stop=stop)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
-        _print_report(report.as_dict(), config)
+        print_report(report, config.store.path)
     if report.sources and len(report.failed_sources) == report.sources:
         sys.exit(1)
-
-
-def _print_report(report: dict[str, Any], config: Config) -> None:
-    out_console.print(
-        f"{report['sources']} sources · {report['fetched']} fetched · "
-        f"[bold]{report['new_articles']}[/] new articles · {report['duplicates']} duplicates · "
-        f"{report['new_stories']} new stories · [bold red]{report['flagged']}[/] flagged · "
-        f"{report['translated']} translated · {report['pending_translation']} pending translation",
-        highlight=False)
-    for error in report["errors"][:20]:
-        err_console.print(f"  [yellow]{error['source']}[/] {error['url']}: {error['error']}",
-                          highlight=False, soft_wrap=True)
-    if len(report["errors"]) > 20:
-        err_console.print(f"  … and {len(report['errors']) - 20} more (see the fetches table)")
-    out_console.print(f"store: {config.store.path}", highlight=False)
 
 
 # ---------------------------------------------------------------------------- stories
@@ -207,26 +154,6 @@ def stories(config_path: Path | None, flagged: bool, since: str | None, limit: i
     print_stories(rows)
 
 
-def print_stories(rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        out_console.print("no stories")
-        return
-    table = Table(show_lines=False, header_style="bold")
-    table.add_column("id", justify="right")
-    table.add_column("", width=1)
-    table.add_column("first seen")
-    table.add_column("arts", justify="right")
-    table.add_column("langs")
-    table.add_column("entities")
-    table.add_column("headline", overflow="fold")
-    for row in rows:
-        table.add_row(str(row["id"]), "★" if row["flagged"] else "",
-                      str(row["first_seen"])[:16].replace("T", " "), str(row["article_count"]),
-                      ",".join(row["languages"]), ", ".join(row["entities"]),
-                      row["title_en"] or "")
-    out_console.print(table)
-
-
 # ---------------------------------------------------------------------------- models
 @cli.group()
 def models() -> None:
@@ -240,7 +167,7 @@ def models_list(config_path: Path | None) -> None:
 
     Example: tidings models list
     """
-    from .translate import list_packages
+    from .packages import list_packages
     config = _load(config_path)
     packages = list_packages(config.translate)
     if not packages:
@@ -249,13 +176,7 @@ def models_list(config_path: Path | None) -> None:
                           "         or: tidings models install --file PKG.argosmodel",
                           highlight=False)
         return
-    table = Table(header_style="bold")
-    for col in ("package", "from", "to", "version", "size", "path"):
-        table.add_column(col)
-    for p in packages:
-        table.add_row(p.name, p.from_code, p.to_code, p.version,
-                      f"{p.size_bytes / 1e6:.1f} MB", str(p.path))
-    out_console.print(table)
+    print_packages(packages)
 
 
 @models.command("install")
@@ -269,14 +190,13 @@ def models_install(config_path: Path | None, langs: tuple[str, ...], file: Path 
     Example: tidings models install it zh
              tidings models install --file translate-it_en-1_0.argosmodel
     """
-    from .translate import install_from_file, install_from_index
+    from .packages import install_from_file, install_from_index
     config = _load(config_path)
     if not file and not langs:
         raise click.UsageError("name languages (e.g. it zh) or give --file PKG.argosmodel")
     # A TranslateError (offline index, bad file) exits 1 with its message, via TidingsGroup.
     installed = ([install_from_file(config.translate, file)] if file
-                 else install_from_index(config.translate, list(langs),
-                                         index_url=config.translate.index_url or None))
+                 else install_from_index(config.translate, list(langs)))
     for p in installed:
         out_console.print(f"installed {p.name} ({p.from_code}→{p.to_code} {p.version}) "
                           f"in {p.path}", highlight=False)
@@ -292,17 +212,16 @@ def translate(config_path: Path | None, as_json: bool) -> None:
     Example: tidings translate
     """
     from .lock import PassLock
-    from .runner import default_translator
+    from .translate import TranslatorKeeper
     config = _load(config_path)
-    with PassLock(config.state_dir / "tidings.lock", "tidings translate"), \
-            _store(config) as store:
-        stage = default_translator(config, store)
+    with PassLock(config.lock_path, "tidings translate"), _store(config) as store:
+        stage = TranslatorKeeper(config).stage(store)
         if stage is None:
-            _fail(f"no translation package in {config.translate.package_dir}; install one "
-                  "with: tidings models install --file PKG.argosmodel", 1)
-        with _progress("translating", not as_json) as progress:
-            done = stage.translate_ids(None, statuses=("pending", "failed"), progress=progress,
-                                       languages=config.translate.languages)
+            fail(f"no translation package in {config.translate.package_dir}; install one "
+                 "with: tidings models install --file PKG.argosmodel", 1)
+        with progress("translating", not as_json) as bar:
+            done = len(stage.translate_ids(None, statuses=("pending", "failed"),
+                                           progress=bar, languages=config.translate.languages))
         counts = store.counts()
     result = {"translated": done, "pending_translation": counts["pending_translation"]}
     if as_json:
@@ -335,7 +254,7 @@ def digest(config_path: Path | None, since: str | None, output: Path | None,
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from exc
     from .lock import PassLock
-    lock = (PassLock(config.state_dir / "tidings.lock", "tidings digest --send") if send
+    lock = (PassLock(config.lock_path, "tidings digest --send") if send
             else contextlib.nullcontext())
     with lock, _store(config) as store:  # sending marks stories: one sender at a time
         result = run_digest(config, store, since=window, output=output, send=send)
@@ -374,7 +293,7 @@ def daemon(ctx: click.Context, config_path: Path | None) -> None:
     config = _load(config_path)
     logs.add_file(config.state_dir / "tidings.log", json_logs=ctx.obj["json_logs"])
     with PassLock(config.state_dir / "daemon.lock", "tidings daemon"), \
-            _graceful_stop() as stop:
+            graceful_stop() as stop:
         code = Daemon(config, stop).run_forever()
     sys.exit(code)
 
@@ -392,36 +311,9 @@ def sources(config_path: Path | None, as_json: bool) -> None:
     with _store(config) as store:
         rows = store.source_health([s.name for s in config.sources])
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False))
+        click.echo(json.dumps([r.as_dict() for r in rows], ensure_ascii=False))
         return
-    table = Table(header_style="bold")
-    for col in ("source", "kind", "every", "last success", "last error", "next due",
-                "articles", "failures"):
-        table.add_column(col, overflow="fold")
-    by_name = {s.name: s for s in config.sources}
-    for row in rows:
-        source = by_name[row["name"]]
-        error = ""
-        if row["last_error"]:
-            error = f"{_short_time(row['last_error_at'])} {row['last_error']}"
-        failures = row["consecutive_failures"] or 0
-        table.add_row(row["name"], source.kind, _short_interval(source.every),
-                      _short_time(row["last_success_at"]) or "never", error,
-                      _short_time(row["next_due_at"]) or "now", str(row["articles"]),
-                      f"[red]{failures}[/]" if failures else "0")
-    out_console.print(table)
-
-
-def _short_time(value: str | None) -> str:
-    return value[:16].replace("T", " ") if value else ""
-
-
-def _short_interval(delta: Any) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    print_sources(rows, config.sources)
 
 
 # ---------------------------------------------------------------------------- demo
@@ -435,8 +327,7 @@ def demo(state_dir: Path) -> None:
     Example: tidings demo
     """
     from .demo.runner import run_demo
-    sys.exit(run_demo(state_dir, console=out_console, err_console=err_console,
-                      progress_factory=_progress, graceful_stop=_graceful_stop))
+    sys.exit(run_demo(state_dir))
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Load and validate configuration once, into a frozen `Config`.
 
 Order of precedence: packaged defaults (`pipeline/defaults.toml`), then the user's file,
-then environment (`TIDINGS_STORE`, `TIDINGS_SMTP_PASSWORD`, `ARGOS_PACKAGES_DIR`), then
+then environment (`TIDINGS_STORE`, `TIDINGS_SMTP_PASSWORD`, `ARGOS_PACKAGES_DIR`,
+`TIDINGS_ARGOS_INDEX`, `ARGOS_PACKAGE_INDEX`; no other module reads the environment), then
 command-line flags. Every problem is a `ConfigError` that names the file, the key and what
 is wrong, because a cron job's only feedback is that one line.
 """
@@ -122,6 +123,12 @@ class Config:
     def state_dir(self) -> Path:
         """Runtime files (lock, logs, packages) live beside the store."""
         return self.store.path.parent
+
+    @property
+    def lock_path(self) -> Path:
+        """The pass lock: one writer at a time (runs, translations, sent digests, the
+        daemon's jobs)."""
+        return self.state_dir / "tidings.lock"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -248,7 +255,8 @@ def build_config(user: dict[str, Any], *, path: Path, env: dict[str, str]) -> Co
         threads=int(v.number(t, "translate", "threads", minimum=0)),
         batch_tokens=int(v.number(t, "translate", "batch_tokens", minimum=16)),
         max_sentence_tokens=int(v.number(t, "translate", "max_sentence_tokens", minimum=8)),
-        index_url=v.string(t, "translate", "index_url", empty_ok=True),
+        index_url=(v.string(t, "translate", "index_url", empty_ok=True)
+                   or env.get("TIDINGS_ARGOS_INDEX") or env.get("ARGOS_PACKAGE_INDEX") or ""),
     )
     d = merged["digest"]
     timezone = v.string(d, "digest", "timezone")

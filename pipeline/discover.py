@@ -1,6 +1,6 @@
 """Find article links in what a source publishes: feeds, sitemaps and listing pages.
 
-Pure: text in, `Discovered` out. The fetch stage decides what to request next (a sitemap
+Pure: text in, `Discovered` out. The frontier decides what to request next (a sitemap
 index names child sitemaps to fetch), the store remembers the links.
 """
 
@@ -20,6 +20,7 @@ from lxml import etree
 
 from .dedup import strip_tracking
 from .errors import FeedError
+from .models import iso_utc
 
 
 @dataclass(slots=True)
@@ -50,19 +51,6 @@ def _iso(struct: time.struct_time | None) -> str | None:
     if not struct:
         return None
     return datetime(*struct[:6], tzinfo=UTC).isoformat()
-
-
-def _norm_date(value: str | None) -> str | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat()
 
 
 def _http_only(url: str) -> bool:
@@ -126,7 +114,7 @@ def _parse_json_feed(text: str, base_url: str) -> Discovered:
                 published = item.get("date_published")
                 links.append(FoundLink(
                     url=url, title=title if isinstance(title, str) else None,
-                    published=_norm_date(published) if isinstance(published, str) else None))
+                    published=iso_utc(published) if isinstance(published, str) else None))
     return Discovered(links=_unique(links))
 
 
@@ -146,7 +134,7 @@ def parse_sitemap(text: str, base_url: str) -> Discovered:
         for node in root:
             loc = _child_text(node, "loc")
             if loc:
-                children.append((_norm_date(_child_text(node, "lastmod")) or "", loc.strip()))
+                children.append((iso_utc(_child_text(node, "lastmod")) or "", loc.strip()))
         children.sort(reverse=True)
         return Discovered(child_sitemaps=[urljoin(base_url, loc) for _, loc in children])
     if tag != "urlset":
@@ -163,7 +151,7 @@ def parse_sitemap(text: str, base_url: str) -> Discovered:
                 news_title = sub.text.strip()
             elif name == "publication_date" and sub.text:
                 news_date = sub.text
-        published = _norm_date(news_date) or _norm_date(_child_text(node, "lastmod"))
+        published = iso_utc(news_date) or iso_utc(_child_text(node, "lastmod"))
         url = strip_tracking(urljoin(base_url, loc.strip()))
         if _http_only(url):
             links.append(FoundLink(url=url, title=news_title, published=published))

@@ -7,21 +7,19 @@ never stored as an empty article.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from html import unescape
 
 import trafilatura
 
 from .dedup import canonical_url, content_hash
 from .errors import ExtractError
-from .models import Article, Page
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
+from .han import HAN
+from .models import Article, Page, iso_utc
 
 
 def text_size(text: str) -> int:
     """Characters that carry content; a Chinese character counts as three letters."""
-    cjk = len(_CJK.findall(text))
+    cjk = len(HAN.findall(text))
     return (len(text) - cjk) + 3 * cjk
 
 
@@ -45,7 +43,7 @@ def extract(page: Page, *, min_chars: int = 120) -> Article:
     meta: dict[str, str | None] = {key: getattr(doc, key, None)
                                    for key in ("title", "date", "url", "author")}
     title = (meta["title"] or _html_title(page.text) or page.hint_title or "").strip()
-    published = _iso_date(meta["date"]) or page.hint_published
+    published = iso_utc(meta["date"]) or page.hint_published
     return Article(
         url=canonical_url(page.final_url, meta["url"]),
         fetched_url=page.url,
@@ -78,16 +76,3 @@ def _html_title(html: str) -> str | None:
         return None
     title = " ".join(unescape(re.sub(r"<[^>]+>", "", match.group(1))).split())
     return title or None
-
-
-def _iso_date(value: str | None) -> str | None:
-    """trafilatura gives YYYY-MM-DD; store ISO 8601 (UTC midnight when no time is known)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat()

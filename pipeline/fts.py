@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+")
-_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+|\w+")
+from .han import HAN_RUN, RANGES
+
+_TOKEN = re.compile(f"[{RANGES}]+|\\w+")
 
 
 def _bigrams(run: str) -> list[str]:
@@ -24,7 +25,7 @@ def search_form(text: str | None) -> str:
     """The text as indexed: CJK runs replaced by their bigrams, everything else kept."""
     if not text:
         return ""
-    return _CJK.sub(lambda m: " " + " ".join(_bigrams(m.group())) + " ", text)
+    return HAN_RUN.sub(lambda m: " " + " ".join(_bigrams(m.group())) + " ", text)
 
 
 def fts_query(query: str | None) -> str:
@@ -34,7 +35,7 @@ def fts_query(query: str | None) -> str:
         return '""'
     parts = []
     for token in _TOKEN.findall(query):
-        if _CJK.fullmatch(token):
+        if HAN_RUN.fullmatch(token):
             parts.append('"' + " ".join(_bigrams(token)) + '"')
         else:
             parts.append('"' + token.replace('"', "") + '"')

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import threading
 
+from .han import HAN
 from .models import Article
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
@@ -37,7 +37,7 @@ def detect(text: str) -> tuple[str, float]:
     """(language code, confidence 0..1); ("und", 0.0) when there is nothing to judge."""
     sample = text[:_SAMPLE_CHARS]
     letters = _LETTER.findall(sample)
-    han = len(_HAN.findall(sample))
+    han = len(HAN.findall(sample))
     kana = len(_KANA.findall(sample))
     hangul = len(_HANGUL.findall(sample))
     if len(letters) < 3 and not (han >= 2 and not kana and not hangul):

@@ -1,6 +1,6 @@
 """Log lines: one line per event with level, source and URL, on stderr; JSON on request.
 
-The daemon adds a rotating file in `state/` (see `add_file`).
+`tidings run` and the daemon add a rotating file in `state/` (see `add_file`).
 """
 
 from __future__ import annotations

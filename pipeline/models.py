@@ -1,8 +1,9 @@
-"""The records that flow through tidings.
+"""The records that flow through tidings, and the one way it reads a timestamp.
 
-One `Article` travels from stage to stage (extract → language → translate → dedup →
-stories → relevance → store); each stage returns it updated. `Page` is what the fetch
-stage hands to extraction; `PassReport` is what one pass tells the user.
+One `Article` travels from stage to stage (the order is written once, in
+`pipeline.runner`); each stage returns it updated. `Link` is what a source announces,
+`Page` what the fetch stage hands to extraction, `PassReport` what one pass tells the
+user; `StoryRow` and `SourceHealth` are what the store gives back to show.
 """
 
 from __future__ import annotations
@@ -10,12 +11,43 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 
 def utcnow() -> str:
     """Current UTC time as ISO 8601 with seconds, the one timestamp format of the store."""
     return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An ISO 8601 timestamp as an aware datetime (naive means UTC); None when absent or
+    unreadable. The one parser of stored and announced times: callers choose the fallback."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def iso_utc(value: str | None) -> str | None:
+    """A date or timestamp from a page, feed or sitemap, normalised to ISO 8601 in UTC
+    (a bare date is midnight UTC); None when absent or unreadable."""
+    parsed = parse_time(value)
+    return parsed.astimezone(UTC).isoformat() if parsed else None
+
+
+@dataclass(slots=True)
+class Link:
+    """An article link a source announced (feed item, sitemap entry, listing link)."""
+
+    url: str
+    source: str
+    title: str | None = None
+    published: str | None = None
+    attempts: int = 0
 
 
 @dataclass(slots=True)
@@ -76,14 +108,37 @@ class Article:
         return dataclasses.replace(self, **changes)
 
 
+class Fate(StrEnum):
+    """What became of one announced link in a pass."""
+
+    NEW = "new"  # a new article (in a new or a known story)
+    DUPLICATE = "duplicate"  # it repeats a stored article
+    KNOWN = "known"  # its URL is stored already
+    NO_TEXT = "no_text"  # the page holds no article
+
+
 @dataclass(slots=True)
-class FetchError_:
+class ReportedError:
+    """One failure a pass reports (`--json` `errors`): which source, which URL, why."""
+
     source: str
     url: str
     error: str
 
     def as_dict(self) -> dict[str, str]:
         return {"source": self.source, "url": self.url, "error": self.error}
+
+
+@dataclass(slots=True)
+class SkippedSource:
+    """A source a pass left out because it is backing off after failures."""
+
+    source: str
+    reason: str
+    until: str  # ISO 8601 UTC: when it is due again
+
+    def as_dict(self) -> dict[str, str]:
+        return {"source": self.source, "reason": self.reason, "until": self.until}
 
 
 @dataclass(slots=True)
@@ -98,10 +153,10 @@ class PassReport:
     flagged: int = 0
     translated: int = 0
     pending_translation: int = 0
-    skipped: int = 0
-    errors: list[FetchError_] = field(default_factory=list)
+    pages_skipped: int = 0  # links that gave no article (not HTML, robots, no text)
+    errors: list[ReportedError] = field(default_factory=list)
     failed_sources: list[str] = field(default_factory=list)
-    backed_off: list[str] = field(default_factory=list)
+    skipped: list[SkippedSource] = field(default_factory=list)
     interrupted: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -115,4 +170,37 @@ class PassReport:
             "translated": self.translated,
             "pending_translation": self.pending_translation,
             "errors": [e.as_dict() for e in self.errors],
+            "skipped": [s.as_dict() for s in self.skipped],
         }
+
+
+@dataclass(slots=True)
+class StoryRow:
+    """A story as the store shows it (`tidings stories`, the demo)."""
+
+    id: int
+    title_en: str
+    first_seen: str
+    last_seen: str
+    article_count: int
+    languages: list[str]
+    entities: list[str]
+    flagged: bool
+    digest_id: int | None = None
+
+
+@dataclass(slots=True)
+class SourceState:
+    """What the store remembers of a source between passes: its health and backoff."""
+
+    name: str
+    last_run_at: str | None = None
+    last_success_at: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+    consecutive_failures: int = 0
+    next_due_at: str | None = None
+    articles: int = 0  # articles it gave, filled by `Store.source_health`
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

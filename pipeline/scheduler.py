@@ -13,7 +13,6 @@ import random
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -22,42 +21,15 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import Config, SourceConfig
+from .due import first_run_at, jitter_for, missed_digest_time
 from .errors import LockHeld, TidingsError
 from .lock import PassLock
-from .runner import TranslatorKeeper, backoff_interval, run_pass
+from .models import SourceState, parse_time
+from .runner import run_pass
 from .store import Store
+from .translate import TranslatorKeeper
 
 log = logging.getLogger("tidings.daemon")
-
-
-def jitter_for(every: timedelta) -> float:
-    """A little jitter so sources do not all fire on the same second: 10%, at most 60 s."""
-    return min(every.total_seconds() * 0.1, 60.0)
-
-
-def first_run_at(state: dict[str, Any] | None, every: timedelta, now: datetime) -> datetime:
-    """When a source should first run after a (re)start: now if it is due or never ran,
-    else at its recorded due time (failures already doubled into `next_due_at`)."""
-    if not state or not state.get("next_due_at"):
-        return now
-    due = datetime.fromisoformat(state["next_due_at"])
-    return max(now, min(due, now + backoff_interval(every, state["consecutive_failures"])))
-
-
-def missed_digest_time(at: str, tz: str, now: datetime, last_digest: datetime | None,
-                       grace: timedelta) -> datetime | None:
-    """The scheduled digest time that passed without a digest, if within the grace period."""
-    zone = ZoneInfo(tz)
-    hour, minute = (int(x) for x in at.split(":"))
-    local_now = now.astimezone(zone)
-    scheduled = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if scheduled > local_now:
-        scheduled -= timedelta(days=1)
-    if last_digest is not None and last_digest >= scheduled:
-        return None
-    if local_now - scheduled > grace:
-        return None
-    return scheduled
 
 
 @dataclass
@@ -78,11 +50,11 @@ class Daemon:
         if self.stop.is_set():
             return
         try:
-            with PassLock(self.config.state_dir / "tidings.lock", f"tidings daemon {source.name}"):
+            with PassLock(self.config.lock_path, f"tidings daemon {source.name}"):
                 store = Store.open(self.config.store.path)
                 try:
                     report = run_pass(self.config, store, source=source.name, stop=self.stop,
-                                      translator_factory=self.translators)
+                                      translators=self.translators)
                     state = store.source_state(source.name)
                 finally:
                     store.close()
@@ -97,19 +69,20 @@ class Daemon:
                  report.flagged, len(report.errors), extra={"source": source.name})
         self._reschedule_after(source, state)
 
-    def _reschedule_after(self, source: SourceConfig, state: dict[str, Any] | None) -> None:
+    def _reschedule_after(self, source: SourceConfig, state: SourceState | None) -> None:
         """A failing source backs off: its next run moves to the doubled interval."""
-        if state and state.get("consecutive_failures") and state.get("next_due_at"):
+        due = parse_time(state.next_due_at) if state else None
+        if state and state.consecutive_failures and due is not None:
             job = self.scheduler.get_job(f"source:{source.name}")
             if job is not None:
-                job.modify(next_run_time=datetime.fromisoformat(state["next_due_at"]))
+                job.modify(next_run_time=due)
 
     def run_digest(self) -> None:
         if self.stop.is_set():
             return
         try:
             from .digest import run_digest
-            with PassLock(self.config.state_dir / "tidings.lock", "tidings daemon digest"):
+            with PassLock(self.config.lock_path, "tidings daemon digest"):
                 store = Store.open(self.config.store.path)
                 try:
                     result = run_digest(self.config, store, since=None, output=None, send=True)
@@ -129,7 +102,7 @@ class Daemon:
         store = Store.open(self.config.store.path)
         try:
             states = {s.name: store.source_state(s.name) for s in self.config.sources}
-            last = store.db.execute("SELECT MAX(sent_at) FROM digests").fetchone()[0]
+            last_sent = parse_time(store.last_digest_sent_at())
         finally:
             store.close()
         for source in self.config.sources:
@@ -146,7 +119,6 @@ class Daemon:
         self.scheduler.add_job(self.run_digest, CronTrigger(hour=hour, minute=minute,
                                                             timezone=self.config.digest.timezone),
                                id="digest", name="daily digest")
-        last_sent = datetime.fromisoformat(last) if last else None
         missed = missed_digest_time(self.config.digest.at, self.config.digest.timezone, now,
                                     last_sent, self.config.digest.grace)
         if missed is not None:

@@ -1,9 +1,13 @@
 """The SQLite store: the only module that speaks SQL.
 
+It applies decisions and never makes them: where an article goes (`stories.place`) and
+whether its story is flagged (`stories.flag_now`) are decided before `save_article` is
+called. Rows come back as typed records (`pipeline.models`).
+
 WAL mode so datasette can read while a pass writes; every article is committed in its own
-transaction together with its story and index rows, so a crash loses at most the article
-in hand. The frontier table `links` remembers every announced article link until it is
-processed, so nothing is lost when a feed later answers 304.
+transaction together with its story, index rows and its link's status, so a crash loses
+at most the article in hand. The frontier table `links` remembers every announced article
+link until it is processed, so nothing is lost when a feed later answers 304.
 """
 
 from __future__ import annotations
@@ -21,21 +25,10 @@ from sqlite_utils import Database
 
 from . import fts, migrations
 from .errors import StoreError
-from .models import Article, utcnow
+from .models import Article, Link, SourceState, StoryRow, parse_time, utcnow
 from .stories import Candidate, Fingerprint, Placement
 
 BUSY_TIMEOUT_MS = 30_000
-
-
-@dataclass(slots=True)
-class Link:
-    """An article link a source announced (feed item, sitemap entry, listing link)."""
-
-    url: str
-    source: str
-    title: str | None = None
-    published: str | None = None
-    attempts: int = 0
 
 
 @dataclass(slots=True)
@@ -110,7 +103,8 @@ class Store:
                               [url]).fetchone()
         if not row or row[0] is None:
             return None
-        if datetime.fromisoformat(row[1]) < datetime.now(UTC) - max_age:
+        updated = parse_time(row[1])
+        if updated is None or updated < datetime.now(UTC) - max_age:
             return None
         return str(row[0])
 
@@ -172,7 +166,7 @@ class Store:
         default = per_key if isinstance(per_key, int) else 20
         if not keys:
             return []
-        centre = _parse_time(around)
+        centre = parse_time(around) or datetime.now(UTC)
         low = (centre - timedelta(days=window_days)).isoformat()
         high = (centre + timedelta(days=window_days)).isoformat()
         ids: dict[int, None] = {}
@@ -193,13 +187,14 @@ class Store:
                 for r in rows if r[5]]
 
     def save_article(self, article: Article, placement: Placement, fp: Fingerprint,
-                     keys: list[str], *, link_url: str | None = None) -> SavedArticle:
-        """Insert the article, create or update its story, index it: one transaction."""
+                     keys: list[str], *, flag: bool,
+                     link_url: str | None = None) -> SavedArticle:
+        """Insert the article, create or update its story (flagging it when `flag`), index
+        it and mark its link done: one transaction."""
         with self.db.atomic():
             now = utcnow()
             seen = article.published_at or article.fetched_at
             new_story = False
-            flagged_now = False
             story_id = placement.story_id
             if placement.duplicate_of is None and story_id is None:
                 story_id = int(self.db.execute(
@@ -221,34 +216,31 @@ class Store:
                             [article_id, fts.search_form(article.title),
                              fts.search_form(article.text), fts.search_form(article.title_en),
                              fts.search_form(article.text_en)])
-            if article.duplicate_of is None:
+            if article.duplicate_of is None and keys:
                 self.db.execute(
                     "INSERT OR IGNORE INTO article_keys (key, article_id, seen_at) VALUES "
                     + ",".join(["(?, ?, ?)"] * len(keys)),
-                    [v for key in keys for v in (key, article_id, seen)]) if keys else None
+                    [v for key in keys for v in (key, article_id, seen)])
             if story_id is not None:
-                flagged_now = self._update_story(story_id, article, lead=new_story)
+                self._update_story(story_id, article, lead=new_story, flag=flag)
             if link_url:
                 self._finish_link(link_url, "done", None, article_id)
-        return SavedArticle(article=article, new_story=new_story, flagged_now=flagged_now)
+        return SavedArticle(article=article, new_story=new_story, flagged_now=flag)
 
-    def _update_story(self, story_id: int, article: Article, *, lead: bool) -> bool:
-        """Recount a story after an article joined it. A story is flagged when it becomes
-        relevant while new to this store; later coverage never flags it again."""
-        story = self.db.execute("SELECT flagged, entities, languages FROM stories WHERE id = ?",
+    def _update_story(self, story_id: int, article: Article, *, lead: bool, flag: bool) -> None:
+        """Recount a story after `article` joined it; flag it when told to."""
+        story = self.db.execute("SELECT entities, languages FROM stories WHERE id = ?",
                                 [story_id]).fetchone()
-        langs = sorted(set(json.loads(story[2])) | ({article.lang} if article.lang else set()))
-        entities = sorted(set(json.loads(story[1])) | set(article.entities))
+        langs = sorted(set(json.loads(story[1])) | ({article.lang} if article.lang else set()))
+        entities = sorted(set(json.loads(story[0])) | set(article.entities))
         count = self.db.execute("SELECT COUNT(*) FROM articles WHERE story_id = ?",
                                 [story_id]).fetchone()[0]
-        flag_now = bool(article.relevant and not story[0] and article.duplicate_of is None)
         self.db.execute(
             "UPDATE stories SET last_seen = MAX(last_seen, ?), article_count = ?, languages = ?, "
             "entities = ?, flagged = MAX(flagged, ?), "
             "lead_article_id = COALESCE(lead_article_id, ?) WHERE id = ?",
             [article.fetched_at, count, json.dumps(langs), json.dumps(entities, ensure_ascii=False),
-             1 if flag_now else 0, article.id if lead else None, story_id])
-        return flag_now
+             1 if flag else 0, article.id if lead else None, story_id])
 
     @staticmethod
     def _article_row(a: Article) -> dict[str, Any]:
@@ -325,10 +317,13 @@ class Store:
                 "VALUES (?, ?, ?)", [(package, s, t) for s, t in pairs])
 
     # ---------------------------------------------------------------- sources
-    def source_state(self, name: str) -> dict[str, Any] | None:
-        cur = self.db.execute("SELECT * FROM source_state WHERE name = ?", [name])
+    def source_state(self, name: str) -> SourceState | None:
+        cur = self.db.execute(
+            "SELECT name, last_run_at, last_success_at, last_error, last_error_at, "
+            "consecutive_failures, next_due_at FROM source_state WHERE name = ?", [name])
         row = cur.fetchone()
-        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+        return SourceState(row[0], row[1], row[2], row[3], row[4], row[5] or 0, row[6]) \
+            if row else None
 
     def record_source_result(self, name: str, *, ok: bool, error: str | None,
                              next_due_at: str | None) -> None:
@@ -346,14 +341,12 @@ class Store:
                     "consecutive_failures = consecutive_failures + 1, next_due_at = ? "
                     "WHERE name = ?", [now, error, now, next_due_at, name])
 
-    def source_health(self, names: list[str]) -> list[dict[str, Any]]:
-        """Per configured source: its state row (or blanks) and how many articles it gave."""
+    def source_health(self, names: list[str]) -> list[SourceState]:
+        """Per configured source: its state (blank if it never ran) and its article count."""
         out = []
         for name in names:
-            state = self.source_state(name) or {
-                "name": name, "last_run_at": None, "last_success_at": None, "last_error": None,
-                "last_error_at": None, "consecutive_failures": 0, "next_due_at": None}
-            state["articles"] = self.db.execute(
+            state = self.source_state(name) or SourceState(name)
+            state.articles = self.db.execute(
                 "SELECT COUNT(*) FROM articles WHERE source = ?", [name]).fetchone()[0]
             out.append(state)
         return out
@@ -370,8 +363,10 @@ class Store:
                             [utcnow(), json.dumps(report, ensure_ascii=False), run_id])
 
     def stories(self, *, flagged: bool = False, since: str | None = None,
-                limit: int = 200) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM stories WHERE 1 = 1"
+                limit: int = 200) -> list[StoryRow]:
+        """Stories, newest first (optionally only flagged ones, or seen since `since`)."""
+        sql = ("SELECT id, title_en, first_seen, last_seen, article_count, languages, entities, "
+               "flagged, digest_id FROM stories WHERE 1 = 1")
         params: list[Any] = []
         if flagged:
             sql += " AND flagged = 1"
@@ -379,15 +374,19 @@ class Store:
             sql += " AND last_seen >= ?"
             params.append(since)
         sql += " ORDER BY first_seen DESC, id DESC LIMIT ?"
-        cur = self.db.execute(sql, [*params, limit])
-        cols = [d[0] for d in cur.description]
-        out = []
-        for r in cur.fetchall():
-            row = dict(zip(cols, r, strict=True))
-            row["languages"] = json.loads(row["languages"])
-            row["entities"] = json.loads(row["entities"])
-            out.append(row)
-        return out
+        return [_story_row(r) for r in self.db.execute(sql, [*params, limit]).fetchall()]
+
+    def story(self, story_id: int) -> StoryRow | None:
+        row = self.db.execute(
+            "SELECT id, title_en, first_seen, last_seen, article_count, languages, entities, "
+            "flagged, digest_id FROM stories WHERE id = ?", [story_id]).fetchone()
+        return _story_row(row) if row else None
+
+    def pending_translation_by_language(self) -> dict[str, int]:
+        """How many articles wait for a translation package, per language."""
+        rows = self.db.execute("SELECT lang, COUNT(*) FROM articles WHERE translation_status "
+                               "= 'pending' GROUP BY lang ORDER BY lang").fetchall()
+        return {str(lang): int(n) for lang, n in rows}
 
     def counts(self) -> dict[str, int]:
         one = self.db.execute
@@ -402,8 +401,7 @@ class Store:
             "fetches": one("SELECT COUNT(*) FROM fetches").fetchone()[0],
         }
 
-
-    # ---- digest (owned by the digest work)
+    # ---------------------------------------------------------------- digest
     def digest_stories(self, *, since: str, limit: int = 500) -> list[dict[str, Any]]:
         """Flagged stories no sent digest carried yet, seen at or after `since` (ISO 8601,
         UTC; `last_seen`: first seen then, or joined by an article then), newest first.
@@ -456,21 +454,23 @@ class Store:
                     f"({','.join('?' * len(chunk))})", [digest_id, *chunk])
         return digest_id
 
+    def last_digest_sent_at(self) -> str | None:
+        """When the last digest was sent (ISO 8601), or None."""
+        value = self.db.execute("SELECT MAX(sent_at) FROM digests").fetchone()[0]
+        return str(value) if value else None
+
     def last_digest(self) -> dict[str, Any] | None:
         """The most recently sent digest, or None."""
         cur = self.db.execute("SELECT * FROM digests WHERE sent_at IS NOT NULL "
                               "ORDER BY sent_at DESC, id DESC LIMIT 1")
         row = cur.fetchone()
         return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
-    # ---- end of digest section
 
 
-def _parse_time(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = datetime.now(UTC)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def _story_row(r: Any) -> StoryRow:
+    return StoryRow(id=r[0], title_en=r[1] or "", first_seen=r[2], last_seen=r[3],
+                    article_count=r[4], languages=json.loads(r[5] or "[]"),
+                    entities=json.loads(r[6] or "[]"), flagged=bool(r[7]), digest_id=r[8])
 
 
 def _article_from_row(row: dict[str, Any]) -> Article:

@@ -10,7 +10,7 @@ How an article is compared (details and the evaluation behind the numbers: docs/
   boilerplate, another headline, a few edited sentences or cut short still shares most of
   its shingles or most of its sentences (containment, not only Jaccard).
 - **Same story** (→ `story_id`): language-independent fingerprints (numbers normalised
-  across formats, dates, Latin-script names, watched entities; see `pipeline.fingerprints`)
+  across formats, dates, Latin-script names, watched entities; see `pipeline.figures`)
   and, when both texts are in one language (English after translation), MinHash similarity
   of their content words. Only articles within `window_days` of each other can join. A
   shared watched entity alone never joins: a Xiaomi phone launch and a Xiaomi factory are
@@ -29,17 +29,17 @@ import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from datasketch import MinHash
 
-from . import fingerprints as fpr
+from . import figures as fpr
 from .config import StoriesConfig
 from .dedup import content_hash as _content_hash
 from .dedup import normalise_text
-from .models import Article
+from .han import HAN, HAN_RUN
+from .models import Article, StoryRow, parse_time
 
 # ---------------------------------------------------------------------------- constants
 SHINGLE_PERM = 64  # MinHash of body shingles (near-duplicates)
@@ -52,7 +52,7 @@ LSH_ROWS = SHINGLE_PERM // LSH_BANDS
 SENTENCE_MIN_WORDS = 8  # sentences shorter than this are boilerplate-prone, not hashed
 SENTENCE_MIN_CHARS = 15  # the same for Chinese
 MAX_SENTENCES = 60  # sentence hashes kept per article
-SENTENCE_KEYS = 6  # of which used as index keys (first 3 + 3 longest)
+SENTENCE_KEYS = 6  # of which used as index keys (the first three and the last three)
 KEY_NUMBERS = 8  # numbers used in keys (first mentioned first)
 KEY_NAMES = 4  # rarest-looking names used in keys
 MIN_DUP_SENTENCES = 3  # sentence containment needs at least this many shared sentences
@@ -83,7 +83,7 @@ years month months day days week weeks time first last according percent per cen
 billion thousand company companies people including about more than into over after essere
 stato stata sono anni anno mese giorno milioni miliardi mila più molto tutto
 """))
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK = HAN
 _LATIN_WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？])\s+|[。！？]|\n+")
 
@@ -210,7 +210,7 @@ def content_words(text: str, cjk: bool) -> set[bytes]:
         if word not in _STOPWORDS and not _CJK.search(word):
             out.add(word[:6].encode())
     if cjk:
-        for run in re.findall(r"[\u3400-\u9fff\uf900-\ufaff]+", text):
+        for run in HAN_RUN.findall(text):
             out.update(run[i:i + 2].encode() for i in range(max(len(run) - 1, 1)))
     return out
 
@@ -240,10 +240,10 @@ def fingerprint(article: Article) -> Fingerprint:
     sh = shingles(english, cjk_english)
     words = content_words(compared, cjk_english)
     # Figures come from the original and from the translation: a translation may round.
-    figures = fpr.extract(f"{article.title}\n{body}", article.lang or "en", with_names=False)
+    figures = fpr.scan(f"{article.title}\n{body}", article.lang or "en", with_names=False)
     names = fpr.names(body, article.lang or "en")
     if translated:
-        extra = fpr.extract(article.text_en or "", "en")  # names of the translation too
+        extra = fpr.scan(article.text_en or "", "en")  # names of the translation too
         figures.numbers += [n for n in extra.numbers if n not in figures.numbers]
         figures.dates = sorted(set(figures.dates) | set(extra.dates))
         names += [n for n in extra.names if n not in names]
@@ -283,9 +283,9 @@ def index_keys(fp: Fingerprint) -> list[str]:
         for band in range(LSH_BANDS):
             chunk = fp.shingles[band * LSH_ROWS:(band + 1) * LSH_ROWS].tobytes()
             keys.append(f"lsh:b{band}:{hashlib.blake2b(chunk, digest_size=6).hexdigest()}")
-    if fp.sentences:
-        longest = fp.sentences[:3]
-        keys += [f"sent:{h}" for h in dict.fromkeys(longest + fp.sentences[-3:])][:SENTENCE_KEYS]
+    if fp.sentences:  # the lead and the close: where a copy's edits are least likely
+        ends = fp.sentences[:3] + fp.sentences[-3:]
+        keys += [f"sent:{h}" for h in dict.fromkeys(ends)][:SENTENCE_KEYS]
     numbers = [n for n in fp.numbers if fpr.specificity(n) >= 2 or len(n) >= 4][:KEY_NUMBERS]
     entities = [_key_part(e) for e in fp.entities]
     names = [_key_part(n) for n in _key_names(fp)]
@@ -312,16 +312,6 @@ def key_weights() -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------- decisions
-def _parse_time(value: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) == 0 or len(a) != len(b):
         return 0.0
@@ -367,7 +357,7 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
         # MinHash containment is noisy: it counts only when the sentences agree too.
         p.duplicate = max(p.jaccard, sentence_share,
                           min(p.containment, sentence_share + 0.25) if sentence_share else 0.0)
-    ta, tb = _parse_time(a.seen_at), _parse_time(b.seen_at)
+    ta, tb = parse_time(a.seen_at), parse_time(b.seen_at)
     if ta and tb:
         p.days_apart = abs((ta - tb).total_seconds()) / 86400
         p.in_window = p.days_apart <= window_days
@@ -404,6 +394,15 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
     total = sum(parts.values()) + W_ENTITY * len(p.entities)
     p.score = min(1.0, total) if anchored else 0.0
     return p
+
+
+def flag_now(article: Article, placement: Placement, story: StoryRow | None) -> bool:
+    """Whether saving `article` flags its story: an original (not a repeat), relevant
+    article that starts a story, or joins one not flagged yet. A flagged story is never
+    flagged again, so later coverage does not return it to the digest."""
+    if placement.duplicate_of is not None or not article.relevant:
+        return False
+    return story is None or not story.flagged
 
 
 def place(article: Article, fp: Fingerprint, candidates: list[Candidate],

@@ -1,25 +1,17 @@
-"""The translation stage: Argos Translate packages, batched CTranslate2, nothing lost.
+"""The translation stage: batched CTranslate2 over Argos packages, nothing lost.
 
-Packages
-    An Argos package (``.argosmodel``) is a zip of one directory holding ``metadata.json``,
-    ``sentencepiece.model`` and ``model/`` (a CTranslate2 model). Installed packages live
-    in ``translate.package_dir`` (which honours ``$ARGOS_PACKAGES_DIR``), one directory
-    each. `list_packages` reads their ``metadata.json`` directly, `install_from_file`
-    unpacks a local file (offline), `install_from_index` downloads from the Argos index.
+`Translator.translate_articles` takes articles and returns updated copies. Per package
+(`pipeline.packages` lists and installs them): every title and paragraph is split into
+sentences by `pipeline.sentences` (our own splitter: Argos' MiniSBD would download a
+model at run time); the cache is asked for all sentences at once; only the misses, each
+distinct sentence once, are tokenised with the package's SentencePiece model; sentences
+longer than ``translate.max_sentence_tokens`` are cut into chunks at piece boundaries
+(never truncated); the chunks of *all* articles are sorted by length and grouped into
+batches of at most ``translate.batch_tokens`` padded tokens, one ``translate_batch`` call
+each, with ``max_decoding_length`` bounded by the batch's longest input. One
+``ctranslate2.Translator`` per package per process, loaded on first use, int8 on CPU.
 
-Translation
-    `Translator.translate_articles` takes the articles of a pass and returns updated
-    copies. Per package: every title and paragraph is split into sentences by
-    `pipeline.sentences` (MiniSBD, Argos' own splitter, downloads at run time); the
-    cache is asked for all sentences at once; only the misses, each distinct sentence
-    once, are tokenised with the package's SentencePiece model; sentences longer than
-    ``translate.max_sentence_tokens`` are cut into chunks at piece boundaries (never
-    truncated); the chunks of *all* articles are sorted by length and grouped into
-    batches of at most ``translate.batch_tokens`` padded tokens, one ``translate_batch``
-    call each, with ``max_decoding_length`` bounded by the batch's longest input. One
-    ``ctranslate2.Translator`` per package per process, loaded on first use, int8 on CPU.
-
-Statuses (contract)
+Statuses (contract), decided by `translation_status` alone:
     ``not_needed``  the article is in the target language;
     ``done``        translated: ``title_en``, ``text_en``, ``translation_package`` set;
     ``pending``     the language is configured but no package is installed: the
@@ -28,8 +20,11 @@ Statuses (contract)
                     ``translate.languages``: ``translation_error`` says why, the article
                     is kept.
 
-Importing this module is cheap: CTranslate2, SentencePiece and argostranslate are
-imported only when a package is loaded or the index is used.
+`TranslationStage` applies a translator to stored articles; `TranslatorKeeper` keeps one
+translator (so each model loaded once) for a process that runs many passes.
+
+Importing this module is cheap: CTranslate2 and SentencePiece are imported only when a
+package is loaded.
 """
 
 from __future__ import annotations
@@ -38,43 +33,32 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
-import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import IndexUnreachable, ModelMissing, TranslateError
 from .models import Article
+from .packages import INSTALL_HINT, PackageInfo, list_packages, version_key
 from .sentences import split_sentences
 
 if TYPE_CHECKING:
-    from .config import TranslateConfig
+    from .config import Config, TranslateConfig
+    from .store import Store
 
 __all__ = [
-    "DEFAULT_INDEX_URL",
     "MemoryCache",
-    "PackageInfo",
     "TranslateStats",
     "TranslationCache",
+    "TranslationStage",
     "Translator",
-    "install_from_file",
-    "install_from_index",
-    "list_packages",
+    "TranslatorKeeper",
+    "translation_status",
 ]
 
 log = logging.getLogger(__name__)
-
-#: Where Argos Translate publishes its package index (overridden by ``index_url``,
-#: ``$TIDINGS_ARGOS_INDEX`` or Argos' own ``$ARGOS_PACKAGE_INDEX``).
-DEFAULT_INDEX_URL = "https://raw.githubusercontent.com/argosopentech/argospm-index/main/"
-INSTALL_HINT = "tidings models install --file PKG.argosmodel"
 
 #: Output may be at most this many times the input's pieces, plus a margin: a real model
 #: stops far earlier; a broken or random one cannot run away.
@@ -85,216 +69,24 @@ _PARAGRAPH_BREAK = re.compile(r"(\s*\n\s*)")
 _CHUNK_PUNCT = frozenset(",;:，、；：)")
 
 
-# --------------------------------------------------------------------------- packages
+# ------------------------------------------------------------------------ the rule
 
 
-@dataclass(frozen=True)
-class PackageInfo:
-    """An installed Argos package, as `tidings models list` shows it."""
-
-    name: str  # argospm name, e.g. "translate-it_en"
-    from_code: str
-    to_code: str
-    version: str
-    size_bytes: int
-    path: Path
-
-    @property
-    def key(self) -> str:
-        """``"name version"``: recorded on articles and keys the translation cache."""
-        return f"{self.name} {self.version}"
-
-
-def list_packages(config: TranslateConfig) -> list[PackageInfo]:
-    """Installed translation packages in ``config.package_dir``, sorted by language pair.
-
-    Reads each package's ``metadata.json`` directly (argostranslate would also create its
-    own directories under $HOME and read its settings file): a directory without a
-    readable one is skipped with a warning.
-    """
-    root = Path(config.package_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for path in sorted(root.iterdir()):
-        if not path.is_dir() or path.name.startswith("."):
-            continue
-        try:
-            info = _read_package(path)
-        except TranslateError as exc:
-            log.warning("skipping %s: %s", path, exc)
-            continue
-        if info is not None:
-            found.append(info)
-    return sorted(found, key=lambda p: (p.from_code, p.to_code, _version_key(p.version)))
-
-
-def _read_package(path: Path) -> PackageInfo | None:
-    """The package at `path`, None when it is not a translation package."""
-    meta_path = path / "metadata.json"
-    try:
-        metadata = json.loads(meta_path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TranslateError(f"{meta_path}: cannot read package metadata: {exc}") from exc
-    if not isinstance(metadata, dict):
-        raise TranslateError(f"{meta_path}: package metadata is not a JSON object")
-    if metadata.get("type", "translate") != "translate":
-        return None
-    from_code, to_code = metadata.get("from_code"), metadata.get("to_code")
-    if not isinstance(from_code, str) or not isinstance(to_code, str):
-        raise TranslateError(f"{meta_path}: from_code and to_code are missing")
-    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return PackageInfo(
-        name=f"translate-{from_code}_{to_code}",
-        from_code=from_code,
-        to_code=to_code,
-        version=str(metadata.get("package_version") or "0"),
-        size_bytes=size,
-        path=path,
-    )
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version)) or (0,)
-
-
-def install_from_file(config: TranslateConfig, file: Path) -> PackageInfo:
-    """Unpack a local ``.argosmodel`` into ``config.package_dir`` (no network).
-
-    The package replaces any installed package for the same language pair. A file that
-    is not a valid package raises `TranslateError` and changes nothing.
-    """
-    file = Path(file)
-    if not file.is_file():
-        raise TranslateError(f"{file}: no such file")
-    try:
-        archive = zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise TranslateError(f"{file}: not an Argos package (not a zip archive)") from exc
-    with archive:
-        names = archive.namelist()
-        metas = [n for n in names if n.count("/") == 1 and n.endswith("/metadata.json")]
-        if len(metas) != 1:
-            raise TranslateError(
-                f"{file}: not an Argos package (expected one top directory with metadata.json)")
-        top = metas[0].split("/")[0]
-        for name in names:
-            parts = Path(name).parts
-            if not name.startswith(top + "/") or ".." in parts or Path(name).is_absolute():
-                raise TranslateError(f"{file}: unsafe or stray path in archive: {name!r}")
-        for required in ("model/model.bin", "sentencepiece.model"):
-            if f"{top}/{required}" not in names:
-                raise TranslateError(
-                    f"{file}: not a usable Argos package: {required} is missing "
-                    "(tidings needs a CTranslate2 model and a SentencePiece model)")
-        try:
-            metadata = json.loads(archive.read(metas[0]))
-            from_code, to_code = metadata["from_code"], metadata["to_code"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise TranslateError(f"{file}: metadata.json lacks from_code/to_code") from exc
-        root = Path(config.package_dir)
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=root, prefix=".install-") as tmp:
-            try:
-                archive.extractall(tmp)
-            except (OSError, zipfile.BadZipFile) as exc:
-                raise TranslateError(f"{file}: cannot unpack: {exc}") from exc
-            for old in list_packages(config):
-                if (old.from_code, old.to_code) == (from_code, to_code):
-                    shutil.rmtree(old.path)
-            dest = root / top
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.replace(Path(tmp) / top, dest)
-    info = _read_package(dest)
-    if info is None:
-        raise TranslateError(f"{file}: not a translation package")
-    log.info("installed %s (%s→%s) in %s", info.key, info.from_code, info.to_code, dest)
-    return info
-
-
-def install_from_index(
-    config: TranslateConfig,
-    langs: Iterable[str],
-    *,
-    index_url: str | None = None,
-    timeout: float = 30.0,
-) -> list[PackageInfo]:
-    """Download and install the lang→target package of each of `langs` from the index.
-
-    `index_url` (else ``$TIDINGS_ARGOS_INDEX``, ``$ARGOS_PACKAGE_INDEX``, the public
-    index) is the index directory or its ``index.json``. Raises `IndexUnreachable` when
-    the index cannot be fetched and `ModelMissing` when it lists no package for a pair.
-    """
-    url = (index_url or os.environ.get("TIDINGS_ARGOS_INDEX")
-           or os.environ.get("ARGOS_PACKAGE_INDEX") or DEFAULT_INDEX_URL)
-    if not url.endswith(".json"):
-        url = url.rstrip("/") + "/index.json"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            index = json.loads(response.read())
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise IndexUnreachable(
-            f"cannot reach the Argos package index ({url}: {reason}); download the "
-            f".argosmodel elsewhere and run: {INSTALL_HINT}") from exc
-    if not isinstance(index, list):
-        raise IndexUnreachable(f"{url} is not an Argos package index (not a JSON list); "
-                               f"download the .argosmodel elsewhere and run: {INSTALL_HINT}")
-
-    _use_package_dir(config)
-    from argostranslate.package import AvailablePackage  # parses entries as Argos does
-
-    available = [AvailablePackage(entry) for entry in index if isinstance(entry, dict)]
-    installed = []
-    for lang in langs:
-        candidates = [p for p in available if p.type == "translate"
-                      and p.from_code == lang and p.to_code == config.target]
-        if not candidates:
-            raise ModelMissing(f"the Argos index ({url}) has no package for "
-                               f"{lang}→{config.target}")
-        best = max(candidates, key=lambda p: _version_key(p.package_version))
-        installed.append(_download_and_install(config, best, timeout))
-    return installed
-
-
-def _download_and_install(config: TranslateConfig, available: Any,
-                          timeout: float) -> PackageInfo:
-    root = Path(config.package_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    errors = []
-    for link in available.links:
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".download-",
-                                         suffix=".argosmodel") as tmp:
-            try:
-                with urllib.request.urlopen(link, timeout=timeout) as response:
-                    shutil.copyfileobj(response, tmp)
-                tmp.flush()
-            except OSError as exc:
-                errors.append(f"{link}: {getattr(exc, 'reason', None) or exc}")
-                continue
-            return install_from_file(config, Path(tmp.name))
-    raise IndexUnreachable(
-        f"cannot download {available.from_code}→{available.to_code} "
-        f"({'; '.join(errors) or 'no links in the index'}); download the .argosmodel "
-        f"elsewhere and run: {INSTALL_HINT}")
-
-
-def _use_package_dir(config: TranslateConfig) -> None:
-    """Point argostranslate at ``config.package_dir``.
-
-    ``argostranslate.settings`` reads ``ARGOS_PACKAGES_DIR`` once, at import time, so the
-    environment is set before the first import and the module patched if already loaded.
-    """
-    package_dir = Path(config.package_dir)
-    package_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["ARGOS_PACKAGES_DIR"] = str(package_dir)
-    import sys
-
-    settings = sys.modules.get("argostranslate.settings")
-    if settings is not None:
-        settings.package_data_dir = package_dir  # type: ignore[attr-defined]
-        settings.package_dirs = [package_dir]  # type: ignore[attr-defined]
+def translation_status(lang: str, config: TranslateConfig,
+                       installed: bool) -> tuple[str, str | None]:
+    """The status of an article in `lang` before it is translated, and why: the one rule
+    of the contract's statuses. `installed`: a package for `lang` is installed, so
+    ``pending`` (with no reason) means the translator takes it now."""
+    base = _base(lang)
+    if base == _base(config.target):
+        return "not_needed", None
+    if lang not in config.languages and base not in config.languages:
+        return "failed", (f"untranslatable by configuration: language {lang!r} is not in "
+                          "translate.languages")
+    if not installed:
+        return "pending", (f"no Argos package for {base}→{config.target} in "
+                           f"{config.package_dir}; install one with: {INSTALL_HINT}")
+    return "pending", None
 
 
 # ------------------------------------------------------------------------------ cache
@@ -303,9 +95,9 @@ def _use_package_dir(config: TranslateConfig) -> None:
 class TranslationCache(Protocol):
     """Sentence-level translations keyed by package (``"name version"``) and source."""
 
-    def get_many(self, package_key: str, sentences: list[str]) -> dict[str, str]: ...
+    def cached_translations(self, package_key: str, sentences: list[str]) -> dict[str, str]: ...
 
-    def put_many(self, package_key: str, pairs: list[tuple[str, str]]) -> None: ...
+    def cache_translations(self, package_key: str, pairs: list[tuple[str, str]]) -> None: ...
 
 
 class MemoryCache:
@@ -314,7 +106,7 @@ class MemoryCache:
     def __init__(self) -> None:
         self._data: dict[tuple[str, str], str] = {}
 
-    def get_many(self, package_key: str, sentences: list[str]) -> dict[str, str]:
+    def cached_translations(self, package_key: str, sentences: list[str]) -> dict[str, str]:
         out = {}
         for sentence in sentences:
             hit = self._data.get((package_key, sentence))
@@ -322,7 +114,7 @@ class MemoryCache:
                 out[sentence] = hit
         return out
 
-    def put_many(self, package_key: str, pairs: list[tuple[str, str]]) -> None:
+    def cache_translations(self, package_key: str, pairs: list[tuple[str, str]]) -> None:
         for source, target in pairs:
             self._data[(package_key, source)] = target
 
@@ -378,78 +170,52 @@ class Translator:
     safe (calls are serialised).
     """
 
-    def __init__(self, config: TranslateConfig, cache: TranslationCache | None = None) -> None:
+    def __init__(self, config: TranslateConfig) -> None:
         self.config = config
-        self.cache: TranslationCache = cache if cache is not None else MemoryCache()
+        self.memory = MemoryCache()  # used when a call brings no cache of its own
         self.stats = TranslateStats()
         self._loaded: dict[Path, _Loaded] = {}
         self._lock = threading.Lock()
-
-    # ---- what will happen to a language
-
-    def _configured(self, lang: str) -> bool:
-        return lang in self.config.languages or _base(lang) in self.config.languages
-
-    def _is_target(self, lang: str) -> bool:
-        return _base(lang) == _base(self.config.target)
 
     def package_for(self, lang: str) -> PackageInfo | None:
         """The installed package from `lang` to the target (newest version), if any."""
         return _pick(list_packages(self.config), lang, self.config.target)
 
-    def status_for(self, lang: str) -> str:
-        """The status an article in `lang` gets when translated now.
-
-        ``not_needed`` (the target language), ``failed`` (not in translate.languages),
-        ``pending`` (configured, no package installed) or ``done`` (a package is there).
-        """
-        if self._is_target(lang):
-            return "not_needed"
-        if not self._configured(lang):
-            return "failed"
-        return "done" if self.package_for(lang) is not None else "pending"
-
     # ---- the stage
 
-    def translate_articles(self, articles: Sequence[Article]) -> list[Article]:
-        """Updated copies of `articles`, in order; never raises for one article's sake."""
+    def translate_articles(self, articles: Sequence[Article],
+                           cache: TranslationCache | None = None) -> list[Article]:
+        """Updated copies of `articles`, in order; never raises for one article's sake.
+        `cache` (else the translator's memory) keeps sentences translated before."""
         with self._lock:
-            return self._translate_articles(list(articles))
+            return self._translate_articles(list(articles),
+                                            cache if cache is not None else self.memory)
 
-    def _translate_articles(self, articles: list[Article]) -> list[Article]:
+    def _translate_articles(self, articles: list[Article],
+                            cache: TranslationCache) -> list[Article]:
         out = list(articles)
         packages = list_packages(self.config)
         jobs: dict[Path, tuple[PackageInfo, list[int]]] = {}
-        target = self.config.target
         for i, article in enumerate(articles):
-            lang = article.lang or ""
-            if self._is_target(lang):
-                out[i] = article.replace(translation_status="not_needed", title_en=None,
-                                         text_en=None, translation_package=None,
-                                         translation_error=None)
-            elif not self._configured(lang):
-                self.stats.articles_failed += 1
-                out[i] = article.replace(
-                    translation_status="failed", translation_package=None,
-                    translation_error=("untranslatable by configuration: language "
-                                       f"{lang!r} is not in translate.languages"))
-            elif (info := _pick(packages, lang, target)) is None:
-                self.stats.articles_pending += 1
-                out[i] = article.replace(
-                    translation_status="pending", translation_package=None,
-                    translation_error=(
-                        f"no Argos package for {_base(lang)}→{target} in "
-                        f"{self.config.package_dir}; run: tidings models install "
-                        f"{_base(lang)} (offline: {INSTALL_HINT})"))
-            else:
+            info = _pick(packages, article.lang or "", self.config.target)
+            status, reason = translation_status(article.lang or "", self.config, info is not None)
+            if status == "pending" and info is not None:
                 jobs.setdefault(info.path, (info, []))[1].append(i)
+                continue
+            if status == "failed":
+                self.stats.articles_failed += 1
+            elif status == "pending":
+                self.stats.articles_pending += 1
+            out[i] = article.replace(translation_status=status, translation_error=reason,
+                                     translation_package=None, title_en=None, text_en=None)
         for info, indexes in jobs.values():
-            for i, article in self._translate_with(info, [(i, articles[i]) for i in indexes]):
+            items = [(i, articles[i]) for i in indexes]
+            for i, article in self._translate_with(info, items, cache):
                 out[i] = article
         return out
 
-    def _translate_with(self, info: PackageInfo,
-                        items: list[tuple[int, Article]]) -> list[tuple[int, Article]]:
+    def _translate_with(self, info: PackageInfo, items: list[tuple[int, Article]],
+                        cache: TranslationCache) -> list[tuple[int, Article]]:
         def failed(article: Article, reason: str) -> Article:
             self.stats.articles_failed += 1
             return article.replace(translation_status="failed", translation_package=info.key,
@@ -459,7 +225,7 @@ class Translator:
         wanted = list(dict.fromkeys(s for plan in plans for s in plan.sentences))
         self.stats.sentences += len(wanted)
         try:
-            known = dict(self.cache.get_many(info.key, wanted)) if wanted else {}
+            known = dict(cache.cached_translations(info.key, wanted)) if wanted else {}
         except Exception as exc:  # noqa: BLE001 - a broken cache must not stop translation
             log.warning("translation cache lookup failed, translating everything: %s", exc)
             known = {}
@@ -479,7 +245,7 @@ class Translator:
             known.update(fresh)
             if fresh:
                 try:
-                    self.cache.put_many(info.key, list(fresh.items()))
+                    cache.cache_translations(info.key, list(fresh.items()))
                 except Exception as exc:  # noqa: BLE001
                     log.warning("translation cache store failed: %s", exc)
 
@@ -599,7 +365,7 @@ def _pick(packages: list[PackageInfo], lang: str, target: str) -> PackageInfo | 
         matches = [p for p in packages if p.from_code.lower() == code
                    and _base(p.to_code) == _base(target)]
         if matches:
-            return max(matches, key=lambda p: _version_key(p.version))
+            return max(matches, key=lambda p: version_key(p.version))
     return None
 
 
@@ -657,3 +423,73 @@ def _detok(sp: Any, tokens: list[str], prefix: str) -> str:
     if prefix and tokens and tokens[0] == prefix:
         tokens = tokens[1:]
     return str(sp.decode_pieces(tokens)).replace("▁", " ").strip()
+
+
+# ------------------------------------------------------------------------- the stage
+
+
+class ArticleTranslator(Protocol):
+    """What the stage needs of a translator (`Translator`, or a stand-in in tests)."""
+
+    def translate_articles(self, articles: Sequence[Article],
+                           cache: TranslationCache | None = None) -> Sequence[Article]: ...
+
+
+class TranslationStage:
+    """Translates stored articles by id, batched, and records each result in the store
+    (whose translation cache the translator then uses)."""
+
+    def __init__(self, translator: ArticleTranslator, store: Store) -> None:
+        self.translator = translator
+        self.store = store
+
+    def translate_ids(self, ids: list[int] | None, *, statuses: tuple[str, ...] = ("pending",),
+                      languages: tuple[str, ...] | None = None, batch: int = 64,
+                      progress: Progress | None = None) -> list[Article]:
+        """Translate the stored articles in `statuses` (only `ids`, only `languages`, when
+        given); return those now ``done``."""
+        articles = self.store.articles_to_translate(statuses=statuses, ids=ids,
+                                                    languages=languages)
+        if progress:
+            progress.add_total(len(articles))
+        done: list[Article] = []
+        for i in range(0, len(articles), batch):
+            for article in self.translator.translate_articles(articles[i:i + batch],
+                                                              cache=self.store):
+                self.store.save_translation(article)
+                if article.translation_status == "done":
+                    done.append(article)
+                if progress:
+                    progress.advance(article.lang)
+        return done
+
+
+class Progress(Protocol):
+    """What a long job tells a progress display (the CLI passes a rich one on a TTY)."""
+
+    def add_total(self, n: int) -> None: ...
+    def advance(self, description: str) -> None: ...
+
+
+class TranslationStages(Protocol):
+    """Gives a pass its translation stage (None: no package, nothing to translate now)."""
+
+    def stage(self, store: Store) -> TranslationStage | None: ...
+
+
+class TranslatorKeeper:
+    """One `Translator` for a process that runs many passes (the daemon): each model is
+    loaded once and kept."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._translator: Translator | None = None
+
+    def stage(self, store: Store) -> TranslationStage | None:
+        """The stage for `store`, or None when no package is installed (articles then
+        stay ``pending`` until ``tidings translate``)."""
+        if not list_packages(self.config.translate):
+            return None
+        if self._translator is None:
+            self._translator = Translator(self.config.translate)
+        return TranslationStage(self._translator, store)

@@ -22,9 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
-if not SEEDS.is_dir():  # the project may live elsewhere; /work/shared is the known place
-    SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).resolve().parent / "data" / "seeds"
 
 #: Text that always goes into the SentencePiece training set, so that Italian, Chinese
 #: and English all tokenise into pieces rather than <unk>.

@@ -19,9 +19,9 @@ from pipeline.config import dump_toml
 from pipeline.demo.server import Resource, SiteServer
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-SEEDS = SHARED / "seeds"
-CORPUS = SHARED / "corpus" / "realworld"
+DATA = REPO / "tests" / "data"
+SEEDS = DATA / "seeds"  # the five articles the project began from
+CORPUS = DATA / "realworld"  # real pages and feeds (see its README)
 
 # The seed files begin with scraped junk lines; their headline is the first real one.
 SEED_TITLES = {

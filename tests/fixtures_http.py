@@ -32,9 +32,7 @@ from pipeline.models import Article, Page
 
 T = TypeVar("T")
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "realworld"
-if not CORPUS.is_dir():  # the work tree layout: /work/main/tests → /work/shared/corpus
-    CORPUS = Path("/work/shared/corpus/realworld")
+CORPUS = Path(__file__).resolve().parent / "data" / "realworld"
 
 FAST = {"timeout": 1.0, "backoff": 0.05, "max_retry_wait": 0.2, "host_delay": 0,
         "retries": 2, "robots": False, "user_agent": "tidings-test/0.1 (+http://127.0.0.1/contact)"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import subprocess
 import sys
 
@@ -28,3 +30,42 @@ def test_importing_the_package_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False)
     assert out.stdout.strip() == "[]"
+
+
+MOVED = {  # the house of issue 13: each name has one home, the old paths are gone
+    "pipeline.due": ["backoff_interval", "next_due", "backed_off", "first_run_at",
+                     "missed_digest_time", "jitter_for"],
+    "pipeline.packages": ["PackageInfo", "list_packages", "install_from_file",
+                          "install_from_index", "DEFAULT_INDEX_URL"],
+    "pipeline.translate": ["Translator", "TranslationStage", "TranslatorKeeper",
+                           "translation_status"],
+    "pipeline.console": ["print_stories", "print_report", "graceful_stop", "progress"],
+    "pipeline.models": ["Link", "ReportedError", "SkippedSource", "StoryRow", "SourceState",
+                        "Fate", "parse_time", "iso_utc"],
+    "pipeline.frontier": ["Frontier"],
+    "pipeline.workers": ["WorkerPool"],
+    "pipeline.figures": ["scan", "numbers", "names"],
+}
+GONE = {
+    "pipeline.runner": ["backoff_interval", "next_due", "backed_off", "TranslationStage",
+                        "TranslatorKeeper", "default_translator", "StoreCache"],
+    "pipeline.scheduler": ["first_run_at", "missed_digest_time", "jitter_for"],
+    "pipeline.translate": ["list_packages", "install_from_file", "install_from_index",
+                           "PackageInfo"],
+    "pipeline.cli": ["print_stories"],
+    "pipeline.store": ["Link"],
+    "pipeline.models": ["FetchError_"],
+}
+
+
+def test_moved_names_live_in_one_place() -> None:
+    for module, names in MOVED.items():
+        loaded = importlib.import_module(module)
+        for name in names:
+            assert hasattr(loaded, name), f"{module}.{name}"
+    for module, names in GONE.items():  # no alias left behind: not defined there any more
+        loaded = importlib.import_module(module)
+        for name in names:
+            found = getattr(loaded, name, None)
+            assert getattr(found, "__module__", None) != module, f"{module}.{name} is back"
+    assert importlib.util.find_spec("pipeline.fingerprints") is None

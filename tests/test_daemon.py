@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.demo.server import RequestInfo, Resource, SiteServer
-from pipeline.runner import backoff_interval
-from pipeline.scheduler import first_run_at, missed_digest_time
+from pipeline.due import backoff_interval, first_run_at, missed_digest_time
+from pipeline.models import SourceState
 
 from .conftest import REPO, tidings, write_config
 
@@ -192,8 +192,8 @@ def test_backoff_doubles_up_to_a_cap() -> None:
 def test_a_source_due_while_down_runs_at_once_after_restart() -> None:
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     every = timedelta(minutes=30)
-    overdue = {"next_due_at": "2026-11-23T08:00:00+00:00", "consecutive_failures": 0}
-    later = {"next_due_at": "2026-11-23T09:20:00+00:00", "consecutive_failures": 0}
+    overdue = SourceState("s", next_due_at="2026-11-23T08:00:00+00:00")
+    later = SourceState("s", next_due_at="2026-11-23T09:20:00+00:00")
     assert first_run_at(overdue, every, now) == now
     assert first_run_at(None, every, now) == now
     assert first_run_at(later, every, now) == datetime(2026, 11, 23, 9, 20, tzinfo=UTC)

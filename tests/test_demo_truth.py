@@ -24,7 +24,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         config = load_config(config_path, env={})
         store = Store.open(config.store.path)
         try:
-            report = run_pass(config, store, translator_factory=None)
+            report = run_pass(config, store, translate=False)
         finally:
             store.close()
         urls = {item["id"]: web.article_url(item["id"]) for item in truth()}

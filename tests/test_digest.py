@@ -132,7 +132,9 @@ def add(store: Store, config: Config, *, url: str, title: str, text: str, lang: 
         placement = stories.place(article, fp, candidates, config.stories)
     else:
         placement = stories.Placement(story_id=join, evidence={"signal": "test"})
-    return store.save_article(article, placement, fp, keys).article
+    story = store.story(placement.story_id) if placement.story_id else None
+    flag = stories.flag_now(article, placement, story)
+    return store.save_article(article, placement, fp, keys, flag=flag).article
 
 
 XIAOMI_TEXT = ("Xiaomi has signed an agreement with the Beijing Yizhuang district to build the "

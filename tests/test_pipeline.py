@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,8 @@ def test_the_five_seeds_become_five_relevant_articles(tmp_path: Path, seed_site)
     assert result.code == 0, result.stderr
     report = result.json()
     assert set(report) == {"sources", "fetched", "new_articles", "duplicates", "new_stories",
-                           "flagged", "translated", "pending_translation", "errors"}
+                           "flagged", "translated", "pending_translation", "errors",
+                           "skipped"}
     assert report["new_articles"] == 5 and report["errors"] == []
     found = rows(tmp_path / "tidings.db",
                  "SELECT url, lang, entities, relevant, translation_status, title, text "
@@ -304,3 +306,27 @@ def test_section_pages_linked_from_a_listing_are_not_articles(tmp_path: Path) ->
         server.stop()
     assert report["new_articles"] == 1
     assert rows(tmp_path / "tidings.db", "SELECT url FROM articles")[0][0].endswith("15873.html")
+
+
+def test_config_before_the_command_and_backoff_named_then_forced(tmp_path: Path) -> None:
+    """`tidings --config F run` works like `tidings run --config F`; a source backing off
+    after a failed pass is named with its time, and `--force` fetches it anyway."""
+    server = SiteServer().start()
+    try:
+        server.add("/feed.xml", Resource(b"down", status=404))
+        cfg = write_config(tmp_path, [{"name": "flaky", "url": server.url("/feed.xml"),
+                                       "kind": "feed", "every": "1h"}])
+        failed = tidings("--config", str(cfg), "run", "--json")
+        assert failed.code == 1 and failed.json()["errors"][0]["source"] == "flaky"
+        waiting = tidings("--config", str(cfg), "run", "--json")
+        assert waiting.code == 0, waiting.stderr
+        [skipped] = waiting.json()["skipped"]
+        assert skipped["source"] == "flaky" and "backing off" in skipped["reason"]
+        assert skipped["until"] > datetime.now(UTC).isoformat()
+        assert server.count("/feed.xml") == 1
+        shown = tidings("run", "--config", str(cfg))
+        assert "flaky" in shown.stderr and skipped["until"][:16] in shown.stderr
+        forced = tidings("run", "--force", "--json", "--config", str(cfg))
+        assert server.count("/feed.xml") == 2 and forced.json()["skipped"] == []
+    finally:
+        server.stop()

@@ -10,13 +10,12 @@ import pytest
 
 from pipeline.sentences import ABBREVIATIONS, split_paragraphs, split_sentences
 
-SHARED = Path("/work/shared")
-SEED_004 = SHARED / "seeds" / "004_61c0a642c7b66a9a.txt"
-CORPUS = SHARED / "corpus" / "realworld" / "html"
+DATA = Path(__file__).resolve().parent / "data"
+SEED_004 = DATA / "seeds" / "004_61c0a642c7b66a9a.txt"
+CORPUS = DATA / "realworld" / "html"
 NUMBER = re.compile(r"\d+(?:[.,]\d+)+")  # 193,48  300.000  3.5  1.234.567,89
 CJK_END = re.compile(r"[。！？；][”」』’\"'）)》〉]*$")
 
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="/work/shared is not present")
 
 
 def squash(text: str) -> str:
@@ -85,7 +84,6 @@ def test_paragraphs_are_non_empty_lines() -> None:
 # ---------------------------------------------------------------------------- seeds
 
 
-@needs_shared
 def test_seed_004_numbers_intact() -> None:
     text = SEED_004.read_text("utf-8")
     sentences = split_sentences(text, "it")
@@ -96,9 +94,8 @@ def test_seed_004_numbers_intact() -> None:
     assert squash(" ".join(sentences)) == squash(text)
 
 
-@needs_shared
-@pytest.mark.parametrize("seed", sorted((SHARED / "seeds").glob("*.txt")) if SHARED.is_dir()
-                         else [], ids=lambda p: p.name[:3])
+@pytest.mark.parametrize("seed", sorted((DATA / "seeds").glob("*.txt")),
+                         ids=lambda p: p.name[:3])
 def test_english_seeds_are_lossless_and_numbers_intact(seed: Path) -> None:
     text = seed.read_text("utf-8")
     sentences = split_sentences(text, "en")
@@ -130,7 +127,6 @@ def extracted() -> dict[str, list[tuple[str, str]]]:
     return {lang: [(p.name, _extract(p)) for p in _articles(lang)] for lang in ("it", "zh")}
 
 
-@needs_shared
 def test_realworld_italian(extracted: dict[str, list[tuple[str, str]]]) -> None:
     total = 0
     for name, text in extracted["it"]:
@@ -149,7 +145,6 @@ def test_realworld_italian(extracted: dict[str, list[tuple[str, str]]]) -> None:
     assert total >= 50
 
 
-@needs_shared
 def test_realworld_chinese(extracted: dict[str, list[tuple[str, str]]]) -> None:
     total = 0
     for name, text in extracted["zh"]:
@@ -166,9 +161,8 @@ def test_realworld_chinese(extracted: dict[str, list[tuple[str, str]]]) -> None:
     assert total >= 300
 
 
-@needs_shared
 def test_realworld_english_abbreviations_do_not_split() -> None:
-    text = (SHARED / "corpus/realworld/expected/ctpost-la-auto-show-evs-2019.txt").read_text()
+    text = (DATA / "realworld/expected/ctpost-la-auto-show-evs-2019.txt").read_text()
     sentences = split_sentences(text, "en")
     assert "U.S." in text
     assert not any(s.endswith("U.S.") for s in sentences)

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,7 +30,7 @@ import yaml
 from pipeline.config import Config, load_config
 from pipeline.demo.site import DemoWeb
 from pipeline.models import Article
-from pipeline.runner import TranslationStage, run_pass
+from pipeline.runner import run_pass
 from pipeline.serve import (
     DATABASE,
     datasette_command,
@@ -39,6 +39,7 @@ from pipeline.serve import (
     prepare_store,
 )
 from pipeline.store import Store
+from pipeline.translate import TranslationCache, TranslationStage
 
 from .conftest import REPO
 
@@ -61,17 +62,24 @@ class StandInTranslator:
     """Translates Italian into recognisable English, fails on one Chinese article and
     leaves the other Chinese ones pending, as if their model were not installed."""
 
-    def translate_articles(self, articles: list[Article]) -> Iterable[Article]:
-        for a in articles:
-            if a.lang == "it":
-                yield a.replace(title_en=f"Translated: {a.title}",
-                                text_en=f"{a.text}\n\nA {MARKER} marks this translation.",
-                                translation_status="done", translation_package="stand-in-it-en")
-            elif a.lang == "zh" and FAILED_TITLE in a.title:
-                yield a.replace(translation_status="failed",
-                                translation_error="stand-in model crashed")
-            else:
-                yield a
+    def translate_articles(self, articles: Sequence[Article],
+                           cache: TranslationCache | None = None) -> list[Article]:
+        return [self._one(a) for a in articles]
+
+    def _one(self, a: Article) -> Article:
+        if a.lang == "it":
+            return a.replace(title_en=f"Translated: {a.title}",
+                             text_en=f"{a.text}\n\nA {MARKER} marks this translation.",
+                             translation_status="done", translation_package="stand-in-it-en")
+        if a.lang == "zh" and FAILED_TITLE in a.title:
+            return a.replace(translation_status="failed",
+                             translation_error="stand-in model crashed")
+        return a
+
+
+class StandInStages:
+    def stage(self, store: Store) -> TranslationStage:
+        return TranslationStage(StandInTranslator(), store)
 
 
 def fill_store(directory: Path) -> Path:
@@ -85,8 +93,7 @@ def fill_store(directory: Path) -> Path:
         config = load_config(config_path)
         store = Store.open(config.store.path)
         try:
-            report = run_pass(config, store, translator_factory=lambda _c, s: TranslationStage(
-                StandInTranslator(), s))
+            report = run_pass(config, store, translators=StandInStages())
         finally:
             store.close()
     assert report.new_articles >= 20 and report.flagged >= 5, report.as_dict()

@@ -30,20 +30,13 @@ from argos_fixture import build_tiny_package, corrupt_package
 from pipeline.config import TranslateConfig
 from pipeline.errors import IndexUnreachable, TranslateError
 from pipeline.models import Article
+from pipeline.packages import install_from_file, install_from_index, list_packages
 from pipeline.sentences import split_paragraphs
-from pipeline.translate import (
-    MemoryCache,
-    Translator,
-    install_from_file,
-    install_from_index,
-    list_packages,
-)
+from pipeline.translate import MemoryCache, Translator, translation_status
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED_004 = Path("/work/shared/seeds/004_61c0a642c7b66a9a.txt")
-IT_TEXT = SEED_004.read_text("utf-8") if SEED_004.exists() else (
-    "Xiaomi Automotive costruirà un impianto da 300.000 veicoli all'anno.\n"
-    "Il PIL della zona è di 193,48 miliardi di yuan. Lei Jun è soddisfatto.")
+SEED_004 = ROOT / "tests" / "data" / "seeds" / "004_61c0a642c7b66a9a.txt"
+IT_TEXT = SEED_004.read_text("utf-8")
 ZH_TEXT = ("小米汽车将在北京经济技术开发区建设整车工厂，年产能三十万辆。雷军表示进展远超预期！\n"
            "工厂分两期建设；第一期产能十五万辆。")
 
@@ -157,7 +150,8 @@ def test_install_from_index_offline_says_how_to_install_from_a_file(
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(IndexUnreachable) as caught:
-        install_from_index(config, ["it"], index_url=f"http://127.0.0.1:{port}/", timeout=5)
+        install_from_index(dataclasses.replace(config, index_url=f"http://127.0.0.1:{port}/"),
+                           ["it"], timeout=5)
     message = str(caught.value)
     assert "cannot reach the Argos package index" in message
     assert "tidings models install --file PKG.argosmodel" in message
@@ -165,11 +159,7 @@ def test_install_from_index_offline_says_how_to_install_from_a_file(
 
 
 def test_install_from_index_downloads_from_a_local_index(
-        config: TranslateConfig, packages: dict[str, Path], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    # argostranslate.settings creates directories under $HOME/XDG paths on import
-    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+        config: TranslateConfig, packages: dict[str, Path], tmp_path: Path) -> None:
     served = tmp_path / "served"
     served.mkdir()
     shutil.copy(packages["zh"], served / "zh_en.argosmodel")
@@ -190,7 +180,7 @@ def test_install_from_index_downloads_from_a_local_index(
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        infos = install_from_index(config, ["zh"], index_url=base + "/")
+        infos = install_from_index(dataclasses.replace(config, index_url=base + "/"), ["zh"])
     finally:
         server.shutdown()
     assert [(p.from_code, p.to_code, p.version) for p in infos] == [("zh", "en", "1.0")]
@@ -244,10 +234,11 @@ def test_english_is_not_needed_and_unconfigured_languages_fail_but_are_kept(
         assert after.translation_error == (
             f"untranslatable by configuration: language '{lang}' is not in translate.languages")
         assert after.text == before.text and after.title == before.title
-    assert translator.status_for("en") == "not_needed"
-    assert translator.status_for("ja") == "failed"
-    assert translator.status_for("it") == "done"
-    assert translator.status_for("zh-cn") == "done"  # langdetect's code for Chinese
+    assert translation_status("en", installed, True) == ("not_needed", None)
+    assert translation_status("ja", installed, True)[0] == "failed"
+    assert translation_status("it", installed, True) == ("pending", None)
+    assert translation_status("zh-cn", installed, True) == ("pending", None)
+    assert translation_status("en-gb", installed, False) == ("not_needed", None)
 
 
 def test_without_a_package_articles_stay_pending_then_translate_after_install(
@@ -259,7 +250,7 @@ def test_without_a_package_articles_stay_pending_then_translate_after_install(
     assert (pending.title, pending.text) == (it.title, it.text)
     assert pending.title_en is None and pending.text_en is None
     assert "tidings models install" in (pending.translation_error or "")
-    assert translator.status_for("it") == "pending"
+    assert translation_status("it", config, False)[1] == pending.translation_error
 
     install_from_file(config, packages["it"])  # what `tidings translate` does after install
     (done,) = translator.translate_articles([pending])
@@ -287,21 +278,21 @@ def test_broken_package_fails_with_reason_and_keeps_the_article(
 
 def test_second_pass_is_served_by_the_cache(installed: TranslateConfig) -> None:
     cache = MemoryCache()
-    translator = Translator(installed, cache)
+    translator = Translator(installed)
     articles = [article("it", "Xiaomi costruirà un impianto", IT_TEXT),
                 article("zh", "小米汽车", ZH_TEXT, 1)]
-    first = translator.translate_articles(articles)
+    first = translator.translate_articles(articles, cache=cache)
     model_calls, translated = translator.stats.batches, translator.stats.translated
     assert translated > 0 and len(cache) == translated
 
-    second = translator.translate_articles(articles)
+    second = translator.translate_articles(articles, cache=cache)
     assert translator.stats.batches == model_calls  # no CTranslate2 call at all
     assert translator.stats.translated == translated
     assert translator.stats.cache_hits == translated
     assert [(a.title_en, a.text_en) for a in second] == [(a.title_en, a.text_en) for a in first]
 
-    restarted = Translator(installed, cache)  # a new process sharing the store's cache
-    third = restarted.translate_articles(articles)
+    restarted = Translator(installed)  # a new process sharing the store's cache
+    third = restarted.translate_articles(articles, cache=cache)
     assert restarted.stats.model_loads == 0 and restarted.stats.batches == 0
     assert [a.text_en for a in third] == [a.text_en for a in first]
 

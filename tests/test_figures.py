@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.fingerprints import (
+from pipeline.figures import (
     canonical_number,
     dates,
-    extract,
     names,
     normalise_name,
     numbers,
     parse_number,
+    scan,
     specificity,
 )
 
@@ -81,7 +81,7 @@ def test_dates_in_three_languages() -> None:
 
 
 def test_dates_are_not_numbers() -> None:
-    figures = extract("11月27日签约，年产30万辆", "zh")
+    figures = scan("11月27日签约，年产30万辆", "zh")
     assert figures.dates == ["11-27"]
     assert "27" not in figures.numbers and "11" not in figures.numbers
 

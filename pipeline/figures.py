@@ -1,4 +1,4 @@
-"""Language-independent fingerprints of a news text: numbers, dates and Latin-script names.
+"""The figures of a news text: numbers, dates and Latin-script names, language-independent.
 
 The same event reported in English, Italian and Chinese keeps its figures, its dates and
 many of its proper names, even where the words around them share nothing. These pure
@@ -109,7 +109,7 @@ cina cinese gruppo news reuters bloomberg xinhua cnevpost wechat weibo q1 q2 q3 
 
 @dataclass(slots=True)
 class Figures:
-    """What `extract` finds in one text."""
+    """What `scan` finds in one text."""
 
     numbers: list[str] = field(default_factory=list)  # canonical, in order of first mention
     dates: list[str] = field(default_factory=list)  # "MM-DD"
@@ -303,7 +303,7 @@ def names(text: str, lang: str = "en", *, limit: int = 40) -> list[str]:
     return ranked[:limit]
 
 
-def extract(text: str, lang: str = "en", *, with_names: bool = True) -> Figures:
+def scan(text: str, lang: str = "en", *, with_names: bool = True) -> Figures:
     """Numbers, dates, years and (unless told not to) names of one text."""
     text = unicodedata.normalize("NFKC", text)
     found_dates: set[str] = set()
