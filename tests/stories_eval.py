@@ -129,8 +129,10 @@ def to_article(item: Item, *, translated: bool, dated: bool = True,
 
 
 class MemoryIndex:
-    """The store's candidate lookup, in memory: key → (seen_at, article id), newest
-    `per_key` within the window per key — the same contract as `Store.candidates`."""
+    """An in-memory stand-in for `Store.candidates`, to replay the set quickly: key →
+    (seen_at, article id), the newest `per_key` within the window per key. Unlike the
+    store it caps every key alike (the store caps by key prefix, `stories.key_weights`)
+    and skips SQLite: figures through the real pipeline come from `tidings run`."""
 
     def __init__(self, per_key: int = CANDIDATES_PER_KEY) -> None:
         self.per_key = per_key
