@@ -48,6 +48,17 @@ class FetchConfig:
     concurrency: int
     min_text_chars: int
     workers: int = 0
+    source_budget: float = 0.0  # seconds per source per pass (0: 20 × timeout)
+    pass_budget: float = 0.0  # seconds per pass (0: 60 × timeout)
+    max_pending: int = 5000  # links a source may keep waiting
+
+    @property
+    def source_seconds(self) -> float:
+        return self.source_budget or 20 * self.timeout
+
+    @property
+    def pass_seconds(self) -> float:
+        return self.pass_budget or 60 * self.timeout
 
 
 @dataclass(frozen=True)
@@ -242,6 +253,9 @@ def build_config(user: dict[str, Any], *, path: Path, env: dict[str, str]) -> Co
         concurrency=int(v.number(f, "fetch", "concurrency", minimum=1)),
         min_text_chars=int(v.number(f, "fetch", "min_text_chars", minimum=1)),
         workers=int(v.number(f, "fetch", "workers", minimum=0)),
+        source_budget=v.number(f, "fetch", "source_budget", minimum=0),
+        pass_budget=v.number(f, "fetch", "pass_budget", minimum=0),
+        max_pending=int(v.number(f, "fetch", "max_pending", minimum=1)),
     )
     t = merged["translate"]
     package_dir = (v.string(t, "translate", "package_dir", empty_ok=True)

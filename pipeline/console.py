@@ -8,6 +8,7 @@ cannot crash a table and ``[link=…]`` cannot become a terminal hyperlink.
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 import threading
@@ -30,9 +31,13 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 out_console = Console(width=None if sys.stdout.isatty() else 200)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def plain(text: object, style: str = "") -> Text:
-    """`text` as it is: no markup, no highlighting."""
-    return Text(str(text), style=style)
+    """`text` as it is: no markup, no highlighting, and no control characters (a page's
+    escape sequence could otherwise rewrite the terminal)."""
+    return Text(_CONTROL.sub("\ufffd", str(text)), style=style)
 
 
 def fail(message: str, code: int) -> NoReturn:

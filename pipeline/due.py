@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .models import SourceState, parse_time
+from .models import SkippedSource, SourceState, parse_time
 
 BACKOFF_CAP = timedelta(hours=24)
 
@@ -34,6 +34,14 @@ def backed_off(state: SourceState | None, now: datetime | None = None) -> bool:
         return False
     due = parse_time(state.next_due_at)
     return due is not None and due > (now or datetime.now(UTC))
+
+
+def backing_off(states: dict[str, SourceState | None],
+                now: datetime | None = None) -> list[SkippedSource]:
+    """The sources a pass leaves out because they wait out a backoff, and until when."""
+    return [SkippedSource(name, f"backing off after {state.consecutive_failures} failed "
+                          "passes in a row", state.next_due_at or "")
+            for name, state in states.items() if state is not None and backed_off(state, now)]
 
 
 def jitter_for(every: timedelta) -> float:

@@ -112,10 +112,14 @@ class Frontier:
                 text if discovered.child_sitemaps else None)
         return discovered.child_sitemaps
 
-    async def remember(self, found: Announced) -> None:
-        """Store the links, and only then the validators that let the next pass skip them."""
+    async def remember(self, found: Announced, max_pending: int) -> int:
+        """Store the links, and only then the validators that let the next pass skip them.
+        Returns how many links were dropped because the source has `max_pending` waiting."""
+        dropped = 0
         if found.links:
-            await self.on_store(self.store.add_links, found.links)
+            _new, dropped = await self.on_store(self.store.add_links, found.links,
+                                                max_pending=max_pending)
         for url, v in found.validators.items():
             await self.on_store(self.store.save_validators, url, v.etag, v.last_modified,
                                 v.body)
+        return dropped

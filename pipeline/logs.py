@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import re
 from pathlib import Path
 
 _FIELDS = ("source", "url")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # a page's escape sequences
 
 
 class LineFormatter(logging.Formatter):
@@ -21,6 +23,7 @@ class LineFormatter(logging.Formatter):
         line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
         if extra:
             line += f" [{extra}]"
+        line = _CONTROL.sub("\ufffd", line)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

@@ -201,6 +201,7 @@ class SourceState:
     consecutive_failures: int = 0
     next_due_at: str | None = None
     articles: int = 0  # articles it gave, filled by `Store.source_health`
+    retired_links: int = 0  # links given up after repeated failures, likewise
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

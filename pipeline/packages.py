@@ -38,7 +38,7 @@ DEFAULT_INDEX_URL = "https://raw.githubusercontent.com/argosopentech/argospm-ind
 INSTALL_HINT = "tidings models install --file PKG.argosmodel"
 
 MAX_MEMBERS = 10_000
-MAX_UNPACKED_BYTES = 3 * 1024**3  # real Argos packages unpack to 100–400 MB
+MAX_UNPACKED_BYTES = 2 * 1024**3  # real Argos packages unpack to 100–400 MB
 MAX_DOWNLOAD_BYTES = 2 * 1024**3
 MAX_INDEX_BYTES = 20 * 1024**2
 REQUIRED = ("metadata.json", "model/model.bin", "sentencepiece.model")

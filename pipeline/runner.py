@@ -19,11 +19,10 @@ retired after `MAX_LINK_ATTEMPTS`), never the end of the pass. A stop request
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,12 +30,13 @@ from typing import Any, TypeVar
 import httpx
 
 from . import extract, language, stories
+from .budget import Budget
 from .config import Config, SourceConfig
-from .due import backed_off, backoff_interval, next_due
-from .errors import ExtractError, FeedError, FetchError, NotHTML, RobotsDisallowed
+from .due import backing_off, backoff_interval, next_due
+from .errors import ExtractError, FeedError, FetchError, NotHTML, RobotsDisallowed, StoreError
 from .fetch import Fetcher, FetchRecord, make_client
 from .frontier import Frontier
-from .models import Article, Fate, Link, Page, PassReport, ReportedError, SkippedSource
+from .models import Article, Fate, Link, Page, PassReport, ReportedError
 from .packages import list_packages
 from .relevance import Matcher
 from .store import Store
@@ -106,8 +106,10 @@ class Pass:
                 self._pool.close()
 
     async def _on_store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `fn` on the store thread, writing the buffered fetch log first."""
-        records, self._records = self._records, []
+        """Run `fn` on the store thread, writing the buffered fetch log first. A store that
+        cannot be written (`StoreError`) ends the pass."""
+        records = self._records[:]
+        self._records.clear()
 
         def call() -> T:
             if records:
@@ -115,18 +117,16 @@ class Pass:
             return fn(*args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._thread, call)
 
-    def _record(self, record: FetchRecord) -> None:  # written by the next store call
-        self._records.append(record)
-
     def _error(self, source: str, url: str, error: str) -> None:
         self.report.errors.append(ReportedError(source=source, url=url, error=error))
         log.warning("%s", error, extra={"source": source, "url": url})
 
     async def _run(self) -> PassReport:
+        self._budget = Budget(self.stop, self.config.fetch.pass_seconds)
         run_id = await self._on_store(self.store.start_run, "run")
         async with make_client(self.config.fetch, self.transport) as client:
             frontier = Frontier(self.store, self._on_store)
-            fetcher = Fetcher(self.config.fetch, client, record=self._record,
+            fetcher = Fetcher(self.config.fetch, client, record=self._records.append,
                               load_robots=frontier.load_robots, save_robots=frontier.save_robots)
             await asyncio.gather(*(self._source(fetcher, frontier, s) for s in self.sources))
         if not self.stop.is_set():
@@ -138,17 +138,26 @@ class Pass:
         return self.report
 
     async def _source(self, fetcher: Fetcher, frontier: Frontier, source: SourceConfig) -> None:
-        """One source: announce, remember, then each pending link; never raises."""
-        name = source.name
+        """One source: announce, remember, then each pending link, within its time budget;
+        raises only when the store cannot be written."""
+        name, fetch = source.name, self.config.fetch
+        budget = self._budget.part(fetch.source_seconds)
         try:
-            found = await frontier.announce(fetcher, source)
-            await frontier.remember(found)
+            found = await budget.within(frontier.announce(fetcher, source))
+            if found is None:
+                return
+            dropped = await frontier.remember(found, fetch.max_pending)
             pending = await self._on_store(self.store.pending_links, name,
-                                           limit=self.config.fetch.max_articles,
+                                           limit=fetch.max_articles,
                                            max_attempts=MAX_LINK_ATTEMPTS)
+        except StoreError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure of a source is that source's
             await self._source_failed(source, exc)
             return
+        if dropped:
+            self._error(name, source.url, f"{dropped} links not kept: {fetch.max_pending} "
+                        "already wait (fetch.max_pending)")
         self.report.fetched += found.documents
         for url, error in found.errors:
             self._error(name, url, error)
@@ -156,10 +165,14 @@ class Pass:
             self.progress.add_total(len(pending))
         self._announced += len(pending)
         new_here = 0  # sources run concurrently: the report's total is not this source's
-        for link in pending:
+        for n, link in enumerate(pending):
             if self.stop.is_set():
                 break
-            new_here += await self._article(fetcher, link) == Fate.NEW
+            if budget.spent():
+                self._error(name, source.url, f"time budget used up: {len(pending) - n} links "
+                            "wait for the next pass (fetch.source_budget, fetch.pass_budget)")
+                break
+            new_here += await self._article(fetcher, link, budget) == Fate.NEW
             if self.progress:
                 self.progress.advance(name)
         await self._on_store(self.store.record_source_result, name, ok=True, error=None,
@@ -179,22 +192,10 @@ class Pass:
         log.warning("source failed %d time(s) in a row; next try in %s", failures,
                     backoff_interval(source.every, failures), extra={"source": source.name})
 
-    async def _unless_stopped(self, coro: Awaitable[T]) -> T | None:
-        """Await `coro`, but give it up (None) as soon as a stop is requested."""
-        task = asyncio.ensure_future(coro)
-        while not task.done():
-            if self.stop.is_set():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                return None
-            await asyncio.wait([task], timeout=0.1)
-        return task.result()
-
-    async def _article(self, fetcher: Fetcher, link: Link) -> Fate | None:
+    async def _article(self, fetcher: Fetcher, link: Link, budget: Budget) -> Fate | None:
         """One link through the stages; None when it gave nothing (error, stop)."""
         try:
-            fetched = await self._unless_stopped(
+            fetched = await budget.within(
                 fetcher.fetch(link.url, source=link.source, kind="article"))
             if fetched is None or (page := fetched.page) is None:
                 return None
@@ -211,14 +212,18 @@ class Pass:
             await self._link_failed(link, str(exc), "skipped")
         except FetchError as exc:
             await self._link_failed(link, str(exc), "failed")
+        except StoreError:
+            raise
         except Exception as exc:  # an error nobody foresaw is this link's, not the pass's
             log.exception("unexpected error", extra={"source": link.source, "url": link.url})
             await self._link_failed(link, f"{type(exc).__name__}: {exc}", "failed")
         return None
 
     async def _link_failed(self, link: Link, error: str, status: str) -> None:
-        self._error(link.source, link.url, error)
-        await self._on_store(self.store.finish_link, link.url, status, error=error)
+        retired = await self._on_store(self.store.finish_link, link.url, status, error=error,
+                                       retire_after=MAX_LINK_ATTEMPTS)
+        self._error(link.source, link.url, f"{error} (retired after {MAX_LINK_ATTEMPTS} "
+                    "failed attempts)" if retired else error)
 
     async def _prepare(self, page: Page) -> Prepared | ExtractError:
         """The pure stages: in worker processes once the pass is big enough to pay for
@@ -281,17 +286,12 @@ def run_pass(config: Config, store: Store, *, source: str | None = None, force: 
     failures is left out until its time comes and reported as skipped, unless named or
     `force`d. `translators` keeps models across passes (the daemon); `translate=False`
     leaves new articles pending."""
-    sources = [config.source(source)] if source else list(config.sources)
-    skipped = []
-    for s in [] if source or force else config.sources:
-        state = store.source_state(s.name)
-        if state is not None and backed_off(state):
-            skipped.append(SkippedSource(s.name, "backing off after "
-                                         f"{state.consecutive_failures} failed passes in a row",
-                                         state.next_due_at or ""))
-            sources.remove(s)
-            log.info("%s until %s", skipped[-1].reason, skipped[-1].until,
-                     extra={"source": s.name})
+    skipped = [] if source or force else backing_off(
+        {s.name: store.source_state(s.name) for s in config.sources})
+    for s in skipped:
+        log.info("%s until %s", s.reason, s.until, extra={"source": s.source})
+    sources = [config.source(source)] if source else [
+        s for s in config.sources if s.name not in {k.source for k in skipped}]
     if translate and translators is None:
         translators = TranslatorKeeper(config)
     report = Pass(config, store, sources=sources, progress=progress, stop=stop,

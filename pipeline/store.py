@@ -71,14 +71,26 @@ class Store:
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
-        with self.db.atomic():
+        with self._write():
             yield
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One transaction; a store that cannot be written (full disk, read-only file or
+        folder, damaged file) is a `StoreError` naming the file."""
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot write the store {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the store {self.path} is damaged: {exc}") from exc
 
     # ---------------------------------------------------------------- fetch log
     def record_fetches(self, rows: Iterable[dict[str, Any]]) -> None:
         rows = list(rows)
         if rows:
-            with self.db.atomic():
+            with self._write():
                 self.db.table("fetches").insert_all(rows)
 
     # ---------------------------------------------------------------- conditional GET
@@ -89,7 +101,7 @@ class Store:
 
     def save_validators(self, url: str, etag: str | None, last_modified: str | None,
                         body: str | None = None) -> None:
-        with self.db.atomic():
+        with self._write():
             self.db.execute(
                 "INSERT INTO http_cache (url, etag, last_modified, body, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET etag = excluded.etag, "
@@ -109,24 +121,35 @@ class Store:
         return str(row[0])
 
     # ---------------------------------------------------------------- frontier
-    def add_links(self, links: list[Link]) -> int:
+    def add_links(self, links: list[Link], *, max_pending: int = 5000) -> tuple[int, int]:
         """Remember announced links; links already stored as articles are marked done.
-        Returns how many links were new to the store."""
-        new = 0
+        A source keeps at most `max_pending` links waiting. Returns (links new to the
+        store, links dropped because the source had too many waiting)."""
+        new = dropped = 0
         now = utcnow()
-        with self.db.atomic():
+        room: dict[str, int] = {}
+        with self._write():
             for link in links:
+                if link.source not in room:
+                    room[link.source] = max_pending - self.db.execute(
+                        "SELECT COUNT(*) FROM links WHERE source = ? AND status = 'pending'",
+                        [link.source]).fetchone()[0]
+                if room[link.source] <= 0:
+                    dropped += not self.db.execute("SELECT 1 FROM links WHERE url = ?",
+                                                   [link.url]).fetchone()
+                    continue
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO links (url, source, discovered_at, hint_title, "
                     "hint_published, status) VALUES (?, ?, ?, ?, ?, 'pending')",
                     [link.url, link.source, now, link.title, link.published])
                 if cur.rowcount:
                     new += 1
+                    room[link.source] -= 1
                     known = self.article_id_for_url(link.url)
                     if known is not None:
                         self.db.execute("UPDATE links SET status = 'done', article_id = ?, "
                                         "updated_at = ? WHERE url = ?", [known, now, link.url])
-        return new
+        return new, dropped
 
     def pending_links(self, source: str, *, limit: int, max_attempts: int = 5) -> list[Link]:
         rows = self.db.execute(
@@ -138,18 +161,22 @@ class Store:
                 for r in rows]
 
     def finish_link(self, url: str, status: str, *, error: str | None = None,
-                    article_id: int | None = None) -> None:
-        """status: done | skipped | failed (failed links are retried on later passes)."""
-        with self.db.atomic():
-            self._finish_link(url, status, error, article_id)
+                    article_id: int | None = None, retire_after: int = 5) -> bool:
+        """status: done | skipped | failed. A failed link stays pending for later passes
+        until its `retire_after`-th attempt, when it is retired; True if it was."""
+        with self._write():
+            return self._finish_link(url, status, error, article_id, retire_after)
 
     def _finish_link(self, url: str, status: str, error: str | None,
-                     article_id: int | None) -> None:
-        db_status = "pending" if status == "failed" else status
+                     article_id: int | None, retire_after: int = 5) -> bool:
         self.db.execute(
-            "UPDATE links SET status = ?, last_error = ?, article_id = COALESCE(?, article_id), "
-            "attempts = attempts + 1, updated_at = ? WHERE url = ?",
-            [db_status, error, article_id, utcnow(), url])
+            "UPDATE links SET status = CASE WHEN ? != 'failed' THEN ? "
+            "WHEN attempts + 1 >= ? THEN 'retired' ELSE 'pending' END, last_error = ?, "
+            "article_id = COALESCE(?, article_id), attempts = attempts + 1, updated_at = ? "
+            "WHERE url = ?",
+            [status, status, retire_after, error, article_id, utcnow(), url])
+        row = self.db.execute("SELECT status FROM links WHERE url = ?", [url]).fetchone()
+        return bool(row and row[0] == "retired")
 
     # ---------------------------------------------------------------- articles
     def article_id_for_url(self, url: str) -> int | None:
@@ -191,7 +218,7 @@ class Store:
                      link_url: str | None = None) -> SavedArticle:
         """Insert the article, create or update its story (flagging it when `flag`), index
         it and mark its link done: one transaction."""
-        with self.db.atomic():
+        with self._write():
             now = utcnow()
             seen = article.published_at or article.fetched_at
             new_story = False
@@ -283,7 +310,7 @@ class Store:
         """Record a translation result; the story headline follows its lead article."""
         if article.id is None:
             raise StoreError("cannot save the translation of an unsaved article")
-        with self.db.atomic():
+        with self._write():
             self.db.execute(
                 "UPDATE articles SET title_en = ?, text_en = ?, translation_status = ?, "
                 "translation_package = ?, translation_error = ? WHERE id = ?",
@@ -311,7 +338,7 @@ class Store:
     def cache_translations(self, package: str, pairs: list[tuple[str, str]]) -> None:
         if not pairs:
             return
-        with self.db.atomic():
+        with self._write():
             self.db.conn.executemany(
                 "INSERT OR REPLACE INTO translation_cache (package, source, target) "
                 "VALUES (?, ?, ?)", [(package, s, t) for s, t in pairs])
@@ -328,7 +355,7 @@ class Store:
     def record_source_result(self, name: str, *, ok: bool, error: str | None,
                              next_due_at: str | None) -> None:
         now = utcnow()
-        with self.db.atomic():
+        with self._write():
             self.db.execute("INSERT OR IGNORE INTO source_state (name) VALUES (?)", [name])
             if ok:
                 self.db.execute(
@@ -348,17 +375,20 @@ class Store:
             state = self.source_state(name) or SourceState(name)
             state.articles = self.db.execute(
                 "SELECT COUNT(*) FROM articles WHERE source = ?", [name]).fetchone()[0]
+            state.retired_links = self.db.execute(
+                "SELECT COUNT(*) FROM links WHERE source = ? AND status = 'retired'",
+                [name]).fetchone()[0]
             out.append(state)
         return out
 
     # ---------------------------------------------------------------- runs and views
     def start_run(self, command: str) -> int:
-        with self.db.atomic():
+        with self._write():
             return int(self.db.execute("INSERT INTO runs (started_at, command) VALUES (?, ?)",
                                        [utcnow(), command]).lastrowid or 0)
 
     def finish_run(self, run_id: int, report: dict[str, Any]) -> None:
-        with self.db.atomic():
+        with self._write():
             self.db.execute("UPDATE runs SET finished_at = ?, report = ? WHERE id = ?",
                             [utcnow(), json.dumps(report, ensure_ascii=False), run_id])
 
@@ -441,7 +471,7 @@ class Store:
                       recipients: list[str], message_id: str) -> int:
         """Record a digest the SMTP server accepted and mark its stories as sent, in one
         transaction. A story already carried by another digest keeps that one."""
-        with self.db.atomic():
+        with self._write():
             digest_id = int(self.db.execute(
                 "INSERT INTO digests (created_at, sent_at, recipients, story_count, message_id) "
                 "VALUES (?, ?, ?, ?, ?)",
