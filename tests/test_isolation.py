@@ -3,6 +3,7 @@ a store that cannot be written."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import sqlite3
@@ -146,3 +147,81 @@ def test_a_full_disk_is_one_line_and_exit_1_and_nothing_is_lost(tmp_path: Path,
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0] >= 1
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_workers_die_with_a_killed_pass(tmp_path: Path, site: SiteServer) -> None:
+    """SIGKILL (what the out-of-memory killer sends) of a pass that started worker
+    processes leaves none of them behind."""
+    def slow(_request: RequestInfo) -> Resource:
+        time.sleep(0.3)
+        return Resource(seed_page("001"))
+    paths = [f"/a-{n}.html" for n in range(40)]  # more than POOL_AFTER_PAGES
+    for path in paths:
+        site.add(path, slow)
+    site.add("/feed.xml", feed(site, paths))
+    config_path = write_config(tmp_path, [{"name": "n", "url": site.url("/feed.xml"),
+                                           "kind": "feed"}], fetch={"workers": 2})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--config",
+                             str(config_path)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+        workers |= _children(proc.pid)
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait(timeout=10)
+    assert len(workers) >= 2, "the pass never started its workers"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)]
+
+
+def test_sigterm_ends_a_pass_of_slow_links_within_seconds(tmp_path: Path,
+                                                          site: SiteServer) -> None:
+    def slow(_request: RequestInfo) -> Resource:
+        time.sleep(8)
+        return Resource(seed_page("001"))
+    paths = [f"/s-{n}.html" for n in range(6)]
+    for path in paths:
+        site.add(path, slow)
+    site.add("/feed.xml", feed(site, paths))
+    config_path = write_config(tmp_path, [{"name": "n", "url": site.url("/feed.xml"),
+                                           "kind": "feed"}], fetch={"timeout": 20})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--json", "--config",
+                             str(config_path)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and site.count(paths[0]) == 0:
+        time.sleep(0.05)
+    proc.terminate()
+    started = time.monotonic()
+    out, _err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 0
+    assert json.loads(out)["new_articles"] == 0
