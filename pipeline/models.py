@@ -159,6 +159,18 @@ class PassReport:
     skipped: list[SkippedSource] = field(default_factory=list)
     interrupted: bool = False
 
+    def count(self, fate: Fate, *, new_story: bool = False, flagged: bool = False) -> Fate:
+        """Count what became of one link; returns `fate`."""
+        self.flagged += flagged
+        if fate is Fate.NEW:
+            self.new_articles += 1
+            self.new_stories += new_story
+        elif fate is Fate.NO_TEXT:
+            self.pages_skipped += 1
+        else:
+            self.duplicates += 1
+        return fate
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "sources": self.sources,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,9 +60,9 @@ class Prepared:
 class Preparer:
     """The pure stages, in order. No I/O, so it runs as well in a worker process."""
 
-    def __init__(self, config: Config, installed: frozenset[str]) -> None:
-        self.config = config
-        self.installed = installed  # languages with a translation package
+    def __init__(self, config: Config) -> None:
+        self.config = config  # languages with a translation package, as the pass starts:
+        self.installed = frozenset(p.from_code for p in list_packages(config.translate))
         self.matcher = Matcher.from_config(config.watch, config.topic)
 
     def __call__(self, page: Page) -> Prepared | ExtractError:
@@ -80,18 +79,26 @@ class Preparer:
         return Prepared(article, fingerprint, stories.index_keys(fingerprint))
 
 
+Pool = WorkerPool[Page, Prepared | ExtractError]
+
+
+def preparer_pool(config: Config) -> Pool:
+    """Worker processes that run `Preparer` (so extraction uses every core)."""
+    return WorkerPool(Preparer, (config,), config.fetch.workers)
+
+
 class Pass:
     def __init__(self, config: Config, store: Store, *, sources: list[SourceConfig],
                  progress: Progress | None = None, stop: threading.Event | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 translators: TranslationStages | None = None) -> None:
+                 translators: TranslationStages | None = None,
+                 pool: Pool | None = None) -> None:
         self.config, self.store, self.sources = config, store, sources
         self.progress, self.transport, self.translators = progress, transport, translators
         self.stop = stop or threading.Event()
         self.report = PassReport(sources=len(sources))
-        installed = frozenset(p.from_code for p in list_packages(config.translate))
-        self.preparer = Preparer(config, installed)
-        self._pool: WorkerPool[Page, Prepared | ExtractError] | None = None
+        self.preparer = Preparer(config)
+        self._pool, self._own_pool = pool, False  # a pool given is kept, not closed
         self._pages = self._announced = 0  # pages prepared; article links waiting this pass
         self._records: list[FetchRecord] = []
         self._stored: list[int] = []  # ids of articles stored pending translation
@@ -102,7 +109,7 @@ class Pass:
             return asyncio.run(self._run())
         finally:
             self._thread.shutdown(wait=True)
-            if self._pool is not None:
+            if self._pool is not None and self._own_pool:
                 self._pool.close()
 
     async def _on_store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -195,8 +202,8 @@ class Pass:
     async def _article(self, fetcher: Fetcher, link: Link, budget: Budget) -> Fate | None:
         """One link through the stages; None when it gave nothing (error, stop)."""
         try:
-            fetched = await budget.within(
-                fetcher.fetch(link.url, source=link.source, kind="article"))
+            fetched = await budget.within(fetcher.fetch(link.url, source=link.source,
+                                                        kind="article"))
             if fetched is None or (page := fetched.page) is None:
                 return None
             self.report.fetched += 1
@@ -226,13 +233,11 @@ class Pass:
                     "failed attempts)" if retired else error)
 
     async def _prepare(self, page: Page) -> Prepared | ExtractError:
-        """The pure stages: in worker processes once the pass is big enough to pay for
-        starting them (so extraction uses every core), else on the store thread."""
+        """The pure stages: in worker processes when the pass has a pool (the daemon keeps
+        one) or is big enough to pay for starting one, else on the store thread."""
         self._pages += 1
         if self._pool is None and max(self._pages, self._announced) > POOL_AFTER_PAGES:
-            # The parent keeps a core busy with HTTP and the store: a worker fewer than cores.
-            workers = self.config.fetch.workers or max(1, (os.cpu_count() or 1) - 1)
-            self._pool = WorkerPool(Preparer, (self.config, self.preparer.installed), workers)
+            self._pool, self._own_pool = preparer_pool(self.config), True
         if self._pool is not None:
             return await self._pool.run(page)
         return await self._on_store(self.preparer, page)
@@ -240,16 +245,14 @@ class Pass:
     def _place_and_store(self, prepared: Prepared | ExtractError, link: Link) -> Fate:
         """On the store thread: place, decide the flag, store; one transaction."""
         if isinstance(prepared, ExtractError):
-            self.report.pages_skipped += 1
             self._error(link.source, link.url, str(prepared))
             self.store.finish_link(link.url, "skipped", error=str(prepared))
-            return Fate.NO_TEXT
+            return self.report.count(Fate.NO_TEXT)
         article, fingerprint, keys = prepared.article, prepared.fingerprint, prepared.keys
         known = self.store.article_id_for_url(article.url)
         if known is not None:
             self.store.finish_link(link.url, "done", article_id=known)
-            self.report.duplicates += 1
-            return Fate.KNOWN
+            return self.report.count(Fate.KNOWN)
         candidates = self.store.candidates(
             keys, around=article.published_at or article.fetched_at,
             window_days=self.config.stories.window_days, per_key=stories.key_weights())
@@ -258,15 +261,10 @@ class Pass:
         flag = stories.flag_now(article, placement, story)
         saved = self.store.save_article(article, placement, fingerprint, keys, flag=flag,
                                         link_url=link.url)
-        self.report.flagged += int(flag)
         if saved.article.translation_status == "pending" and saved.article.id is not None:
             self._stored.append(saved.article.id)
-        if saved.article.duplicate_of is not None:
-            self.report.duplicates += 1
-            return Fate.DUPLICATE
-        self.report.new_articles += 1
-        self.report.new_stories += int(saved.new_story)
-        return Fate.NEW
+        fate = Fate.NEW if saved.article.duplicate_of is None else Fate.DUPLICATE
+        return self.report.count(fate, new_story=saved.new_story, flagged=flag)
 
     async def _translate(self) -> None:
         if not self._stored or self.translators is None:
@@ -280,12 +278,12 @@ class Pass:
 def run_pass(config: Config, store: Store, *, source: str | None = None, force: bool = False,
              progress: Progress | None = None, stop: threading.Event | None = None,
              transport: httpx.AsyncBaseTransport | None = None,
-             translators: TranslationStages | None = None,
-             translate: bool = True) -> PassReport:
+             translators: TranslationStages | None = None, translate: bool = True,
+             pool: Pool | None = None) -> PassReport:
     """One idempotent pass over every source (or the one named). A source backing off after
     failures is left out until its time comes and reported as skipped, unless named or
-    `force`d. `translators` keeps models across passes (the daemon); `translate=False`
-    leaves new articles pending."""
+    `force`d. `translators` and `pool` keep models and worker processes across passes (the
+    daemon); `translate=False` leaves new articles pending."""
     skipped = [] if source or force else backing_off(
         {s.name: store.source_state(s.name) for s in config.sources})
     for s in skipped:
@@ -295,6 +293,7 @@ def run_pass(config: Config, store: Store, *, source: str | None = None, force: 
     if translate and translators is None:
         translators = TranslatorKeeper(config)
     report = Pass(config, store, sources=sources, progress=progress, stop=stop,
-                  transport=transport, translators=translators if translate else None).run()
+                  transport=transport, translators=translators if translate else None,
+                  pool=pool).run()
     report.skipped = skipped
     return report

@@ -2,8 +2,11 @@
 
 Schedules are rebuilt from the configuration at start; last-run times come from the store,
 so a source that fell due while the daemon was down runs promptly, and a digest missed
-while down is sent on start if still within `digest.grace`. Jobs run one at a time (one
-worker) and each takes the pass lock, so a cron pass and the daemon never write at once.
+while down is sent on start if still within `digest.grace`. Sources run side by side (at
+most `MAX_CONCURRENT_SOURCES` at once, plus the digest), so a slow or hostile source never
+delays the others or the digest; each job takes the pass lock shared, so a cron pass
+(which takes it exclusively) and the daemon never write at once. The daemon keeps its
+translation models and its worker processes for its whole life: a pass starts none.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from .due import first_run_at, jitter_for, missed_digest_time
 from .errors import LockHeld, TidingsError
 from .lock import PassLock
 from .models import SourceState, parse_time
-from .runner import run_pass
+from .runner import Pool, preparer_pool, run_pass
 from .store import Store
 from .translate import TranslatorKeeper
 
 log = logging.getLogger("tidings.daemon")
+MAX_CONCURRENT_SOURCES = 4
 
 
 @dataclass
@@ -39,22 +43,25 @@ class Daemon:
 
     def __post_init__(self) -> None:
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            executors={"default": ThreadPoolExecutor(
+                max_workers=min(MAX_CONCURRENT_SOURCES, max(1, len(self.config.sources))) + 1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone=ZoneInfo(self.config.digest.timezone))
         self.passes = 0
         self.translators = TranslatorKeeper(self.config)  # models loaded once, kept
+        self.pool: Pool | None = None  # worker processes, started once, kept
+        self._pool_lock = threading.Lock()
 
     # ------------------------------------------------------------------ jobs
     def run_source(self, source: SourceConfig) -> None:
         if self.stop.is_set():
             return
         try:
-            with PassLock(self.config.lock_path, f"tidings daemon {source.name}"):
+            with PassLock(self.config.lock_path, f"tidings daemon {source.name}", shared=True):
                 store = Store.open(self.config.store.path)
                 try:
                     report = run_pass(self.config, store, source=source.name, stop=self.stop,
-                                      translators=self.translators)
+                                      translators=self.translators, pool=self._workers())
                     state = store.source_state(source.name)
                 finally:
                     store.close()
@@ -64,10 +71,17 @@ class Daemon:
         except TidingsError as exc:
             log.error("pass failed: %s", exc, extra={"source": source.name})
             return
-        self.passes += 1
+        with self._pool_lock:
+            self.passes += 1
         log.info("pass done: %d new articles, %d flagged, %d errors", report.new_articles,
                  report.flagged, len(report.errors), extra={"source": source.name})
         self._reschedule_after(source, state)
+
+    def _workers(self) -> Pool:
+        with self._pool_lock:
+            if self.pool is None:
+                self.pool = preparer_pool(self.config)
+            return self.pool
 
     def _reschedule_after(self, source: SourceConfig, state: SourceState | None) -> None:
         """A failing source backs off: its next run moves to the doubled interval."""
@@ -82,7 +96,7 @@ class Daemon:
             return
         try:
             from .digest import run_digest
-            with PassLock(self.config.lock_path, "tidings daemon digest"):
+            with PassLock(self.config.lock_path, "tidings daemon digest", shared=True):
                 store = Store.open(self.config.store.path)
                 try:
                     result = run_digest(self.config, store, since=None, output=None, send=True)
@@ -128,10 +142,12 @@ class Daemon:
     def run_forever(self) -> int:
         self.schedule()
         self.scheduler.start()
-        log.warning("daemon started: %d sources, digest daily at %s %s",
-                    len(self.config.sources), self.config.digest.at, self.config.digest.timezone)
+        log.info("daemon started: %d sources, digest daily at %s %s",
+                 len(self.config.sources), self.config.digest.at, self.config.digest.timezone)
         self.stop.wait()
-        log.warning("stopping: finishing the article in hand")
+        log.info("stopping: finishing the articles in hand")
         self.scheduler.shutdown(wait=True)
-        log.warning("daemon stopped after %d passes", self.passes)
+        if self.pool is not None:
+            self.pool.close()
+        log.info("daemon stopped after %d passes", self.passes)
         return 0

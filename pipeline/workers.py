@@ -58,7 +58,9 @@ class WorkerPool(Generic[A, R]):
     Exceptions raised in a worker travel back to the caller of `run`."""
 
     def __init__(self, factory: Callable[..., Callable[[A], R]], args: tuple[Any, ...],
-                 workers: int) -> None:
+                 workers: int = 0) -> None:
+        # 0: one fewer than the cores, as the parent keeps one busy with HTTP and SQLite
+        workers = workers or max(1, (os.cpu_count() or 1) - 1)
         self.workers = workers
         self._executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),

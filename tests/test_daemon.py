@@ -208,3 +208,31 @@ def test_a_missed_digest_is_sent_within_the_grace_period_only() -> None:
     assert missed_digest_time("07:30", tz, at_nine, sent_today, grace) is None
     evening = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
     assert missed_digest_time("07:30", tz, evening, None, grace) is None
+
+
+def test_a_slow_source_does_not_hold_up_a_healthy_one(tmp_path: Path) -> None:
+    """Sources run side by side in the daemon: while a slow source's pass is still
+    fetching, a healthy source's articles arrive; and a cron pass meanwhile says who
+    holds the lock."""
+    slow, fast = SiteServer().start(), SiteServer().start()
+    try:
+        growing_site(slow, delay=5.0)(6)
+        growing_site(fast)(3)
+        cfg = write_config(tmp_path, [
+            {"name": "slow", "url": slow.url("/feed.xml"), "kind": "feed", "every": "1m"},
+            {"name": "fast", "url": fast.url("/feed.xml"), "kind": "feed", "every": "1m"}])
+        db = tmp_path / "tidings.db"
+        proc = start_daemon(cfg, tmp_path / "daemon.err")
+        try:
+            wait_for(lambda: count(db, "SELECT COUNT(*) FROM articles WHERE source = 'fast'")
+                     == 3, 25, "the healthy source's articles")
+            slow_done = count(db, "SELECT COUNT(*) FROM articles WHERE source = 'slow'")
+            cron = tidings("run", "--config", str(cfg))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+    finally:
+        slow.stop()
+        fast.stop()
+    assert slow_done < 6  # the slow pass was still going when the fast one finished
+    assert cron.code == 0 and "tidings daemon" in cron.stderr
