@@ -47,7 +47,7 @@ def importance(*, outlets: int, languages: int, subject: bool,
     age_days = 0.0
     if published is not None:
         age_days = max(0.0, (_aware(now) - published).total_seconds() / 86400)
-    recency = 2.0 ** (-age_days / HALF_LIFE_DAYS)
+    recency = math.pow(2.0, -age_days / HALF_LIFE_DAYS)
     return round((coverage + spread + about) * recency, 2)
 
 
