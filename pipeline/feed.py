@@ -83,6 +83,7 @@ def atom_feed(entries: Sequence[FeedEntry], *, title: str, self_url: str,
         if e.summary:
             _text(entry, "summary", e.summary)
         _text(entry, "content", _content_html(e), type="html")
+    ET.indent(feed)  # readable when opened in a browser
     body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return body
 

@@ -29,7 +29,8 @@ from .store import Store
 
 #: The name the store is served under (/tidings/...), whatever its file is called.
 DATABASE = "tidings"
-#: datasette settings: how long one query may run, rows per page, cell truncation.
+#: datasette settings: how long one query may run, rows per page, cell truncation, no
+#: suggested facets above the data.
 SETTINGS = {
     "sql_time_limit_ms": 3000,
     "default_page_size": 50,
@@ -37,6 +38,7 @@ SETTINGS = {
     "facet_time_limit_ms": 500,
     "truncate_cells_html": 300,
     "allow_download": "off",
+    "suggest_facets": "off",  # the configured facets are the useful ones
 }
 
 

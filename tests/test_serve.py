@@ -44,6 +44,7 @@ from pipeline.serve import (
     prepare_store,
 )
 from pipeline.store import Store
+from pipeline.textwidth import width
 
 from .conftest import REPO
 
@@ -406,7 +407,7 @@ def test_table_pages_keep_the_data_above_the_fold(served: Served) -> None:
     article = served.rows("SELECT id, text FROM articles ORDER BY length(text) DESC")[0]
     assert len(article["text"]) > 400
     cut = re.findall(r'<span class="tidings-cut">(.*?)…</span>', page, re.DOTALL)
-    assert cut and all(len(html.unescape(c)) <= 160 for c in cut)
+    assert cut and all(width(html.unescape(c)) <= 120 for c in cut)
     row = served.client.get(f"/{DATABASE}/articles/{article['id']}").text
     assert str(escape(article["text"].split("\n")[-1]))[-60:] in row
     assert 'tidings-cut' not in row

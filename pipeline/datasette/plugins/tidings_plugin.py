@@ -25,7 +25,7 @@ What it does, and why:
   editor opening on the `new_developments` query.
 - In query results (HTML) a `story_id` or `follows` cell links to the `story_coverage`
   query of that story, an `article_id` cell to the article's row page; JSON lists read
-  "BAIC, Xiaomi" and UTC timestamps "2025-06-02 09:37".
+  "BAIC, Xiaomi" (in tables too) and UTC timestamps "2025-06-02 09:37".
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-from pipeline import feed, fts, summary
+from pipeline import feed, fts, summary, textwidth
 
 DATABASE = "tidings"
 #: Highlight marks of snippets in the search query (kept by `plain`).
@@ -69,7 +69,7 @@ FEED_QUERY = "new_developments"
 #: Columns whose long texts are cut in table lists (whole on the row page).
 LONG_COLUMNS = {"text", "text_en", "fingerprint", "evidence", "report", "body",
                 "follows_evidence", "translation_error", "last_error", "error"}
-LIST_CHARS = 160
+LIST_COLUMNS = 120  # display columns: 120 Latin letters, 60 Chinese characters
 # Which kind of page the request in hand renders: render_cell is not told.
 _PAGE: contextvars.ContextVar[str] = contextvars.ContextVar("tidings_page", default="")
 _LIST_COLUMNS = {"entities", "languages", "sources", "topic_terms", "recipients"}
@@ -160,16 +160,17 @@ def startup(datasette: Any) -> None:
 @hookimpl
 def render_cell(value: Any, column: str, table: str | None, database: str,
                 datasette: Any) -> Markup | str | None:
-    """Tables (HTML only; JSON is untouched): long texts cut in lists. Query results:
-    highlighted snippets, links, lists, short times."""
+    """Tables (HTML only; JSON is untouched): long texts cut in lists, JSON lists as
+    "a, b". Query results: highlighted snippets, links, lists, short times."""
     if database != DATABASE:
         return None
     if table is not None:
         if (_PAGE.get() == "table" and column in LONG_COLUMNS and isinstance(value, str)
-                and len(value) > LIST_CHARS):
-            cut = value[:LIST_CHARS].rsplit(" ", 1)[0] if " " in value[:LIST_CHARS] \
-                else value[:LIST_CHARS]
+                and textwidth.width(value) > LIST_COLUMNS):
+            cut = textwidth.truncate(" ".join(value.split()), LIST_COLUMNS, ellipsis="")
             return Markup(f'<span class="tidings-cut">{escape(cut)}…</span>')
+        if column in _LIST_COLUMNS and isinstance(value, str):
+            return _readable(column, value)
         return None
     if column == "snippet" and isinstance(value, str):
         return highlight(value)
