@@ -24,6 +24,8 @@ SUMMARY_SENTENCES = 3
 #: … and about this many characters (half as many for Chinese and Japanese, whose
 #: characters carry more each): a third sentence is added only if it fits.
 SUMMARY_CHARS = 360
+#: Only the start of a text is read: the lead is there, and a page may send megabytes.
+HEAD_CHARS = 20_000
 
 _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff]")
 _WORD = re.compile(r"[^\W\d_]{3,}")
@@ -81,7 +83,7 @@ def summarize(text: str, lang: str, *, sentences: int = SUMMARY_SENTENCES,
     cjk = _is_cjk(lang)
     limit = limit // 2 if cjk else limit
     joiner = "" if cjk else " "
-    candidates = [s.strip() for p in split_paragraphs(text or "")
+    candidates = [s.strip() for p in split_paragraphs((text or "")[:HEAD_CHARS])
                   for s in split_sentences(p, lang or "en")]
     candidates = [s for s in candidates if s and not _BOILERPLATE.search(s)]
     if candidates:  # a dateline opens an article, nowhere else

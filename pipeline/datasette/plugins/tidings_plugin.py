@@ -166,8 +166,9 @@ def render_cell(value: Any, column: str, table: str | None, database: str,
         return None
     if table is not None:
         if (_PAGE.get() == "table" and column in LONG_COLUMNS and isinstance(value, str)
-                and textwidth.width(value) > LIST_COLUMNS):
-            cut = textwidth.truncate(" ".join(value.split()), LIST_COLUMNS, ellipsis="")
+                and textwidth.width(value[:LIST_COLUMNS + 1]) > LIST_COLUMNS):
+            head = " ".join(value[:LIST_COLUMNS * 2].split())
+            cut = textwidth.truncate(head, LIST_COLUMNS, ellipsis="")
             return Markup(f'<span class="tidings-cut">{escape(cut)}…</span>')
         if column in _LIST_COLUMNS and isinstance(value, str):
             return _readable(column, value)
