@@ -85,9 +85,11 @@ def fill_store(directory: Path) -> Path:
     config file. (Replace this one function to serve any other store.)"""
     with DemoWeb() as web:
         config_path = directory / "tidings.toml"
+        # every relevant story flagged, old or new: these tests are about serving them
         config_path.write_text(
             web.config_toml(str(directory / "tidings.db"))
-            + f'\n[translate]\npackage_dir = "{directory / "packages"}"\n', "utf-8")
+            + f'\n[translate]\npackage_dir = "{directory / "packages"}"\n'
+            + "\n[stories]\nfresh_days = 100000\n", "utf-8")
         config = load_config(config_path)
         store = Store.open(config.store.path)
         try:
