@@ -95,6 +95,7 @@ class StoriesConfig:
     window_days: float
     near_duplicate: float
     join: float
+    fresh_days: float = 7.0  # flag only stories published within this of first seen
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,7 @@ def build_config(user: dict[str, Any], *, path: Path, env: dict[str, str]) -> Co
         window_days=v.number(s, "stories", "window_days", minimum=0.1),
         near_duplicate=v.number(s, "stories", "near_duplicate", minimum=0, maximum=1),
         join=v.number(s, "stories", "join", minimum=0, maximum=1),
+        fresh_days=v.number(s, "stories", "fresh_days", minimum=0),
     )
     tp = merged["topic"]
     topic = TopicConfig(terms=tuple(v.strings(tp, "topic", "terms")),

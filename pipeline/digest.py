@@ -8,9 +8,12 @@ builds the message, writes it to a file and/or hands it to `mailer.send_message`
 records the digest only after the SMTP server accepted it, so no story is sent twice and
 none is lost.
 
-Layout of a digest: one section per watched entity (in watchlist order), newest story
-first. A story about two watched entities is listed in full once, under the first of them
-in watchlist order, and named in a short "also" line under each of the others.
+Layout of a digest: one card per story, the most important first (`stories.importance`,
+see pipeline/importance.py; then the most recently published). A card gives the English
+headline (and the original beside it when translated), the publication date and when
+tidings first saw it, the outlets and languages, the importance, the earlier story it
+follows, a summary of two or three content sentences (pipeline/summary.py) and a link to
+every article. Every time is shown in `digest.timezone`, with its abbreviation.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from __future__ import annotations
 import email.policy
 import json
 import re
-import textwrap
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,18 +35,18 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from . import textwidth
 from .config import Config, DigestConfig
 from .errors import DigestError
-from .sentences import split_sentences
 from .store import Store
+from .summary import summarize
 
-__all__ = ["DigestArticle", "DigestResult", "DigestStory", "build_message", "run_digest",
-           "stories_from_rows"]
+__all__ = ["TEXT_WIDTH", "DigestArticle", "DigestFollow", "DigestResult", "DigestStory",
+           "build_message", "order_stories", "run_digest", "stories_from_rows"]
 
-SUMMARY_SENTENCES = 2
-SUMMARY_CHARS = 320
+#: Display columns of the plain-text part: no line is wider, bare URLs excepted.
+TEXT_WIDTH = 72
 PENDING_NOTE = "translation pending"
-OTHER_GROUP = "Other"
 LANGUAGE_NAMES = {"en": "English", "it": "Italian", "zh": "Chinese", "ja": "Japanese",
                   "fr": "French", "de": "German", "es": "Spanish"}
 
@@ -68,6 +69,20 @@ class DigestArticle:
 
 
 @dataclass(slots=True)
+class DigestFollow:
+    """The earlier story a story continues (`stories.follows`)."""
+
+    id: int
+    headline: str
+    published: datetime | None  # its publication time (else first seen), if known
+    url: str | None = None  # its lead article
+
+    @property
+    def href(self) -> str | None:
+        return safe_url(self.url)
+
+
+@dataclass(slots=True)
 class DigestStory:
     """One flagged story, with everything the digest shows of it."""
 
@@ -75,12 +90,15 @@ class DigestStory:
     headline: str  # English headline (or the original while translation is pending)
     original_headline: str | None  # the original-language headline of a translated lead
     lang: str  # language of the lead article
-    summary: str  # lead sentences, in English when there is a translation
+    summary: str  # content sentences of the lead, in English when there is a translation
     translation_pending: bool  # summary/headline are still in the original language
     first_seen: datetime
     entities: list[str]
     languages: list[str]
     articles: list[DigestArticle] = field(default_factory=list)
+    published: datetime | None = None  # stories.published_at, else its lead's, if known
+    importance: float | None = None  # stories.importance (None until it is computed)
+    follows: DigestFollow | None = None
 
     @property
     def sources(self) -> list[str]:
@@ -171,8 +189,8 @@ def message_bytes(message: EmailMessage) -> bytes:
 # ------------------------------------------------------------------------------ selection
 def stories_from_rows(rows: Sequence[dict[str, Any]], *,
                       watch_order: Sequence[str] = ()) -> list[DigestStory]:
-    """Turn the store's digest rows (`Store.digest_stories`) into `DigestStory`s, newest
-    first. Entities are put in watchlist order. Pure."""
+    """Turn the store's digest rows (`Store.digest_stories`) into `DigestStory`s, most
+    important first (`order_stories`). Entities are put in watchlist order. Pure."""
     rank = {name: i for i, name in enumerate(watch_order)}
     out: list[DigestStory] = []
     for row in rows:
@@ -191,38 +209,41 @@ def stories_from_rows(rows: Sequence[dict[str, Any]], *,
         if not english_lead and title_en and title and title != headline:
             original = title
         if english_lead:
-            summary, pending = lead_sentences(lead.get("text") or "", "en"), False
+            summary, pending = summarize(lead.get("text") or "", "en"), False
         elif text_en:
-            summary, pending = lead_sentences(text_en, "en"), False
+            summary, pending = summarize(text_en, "en"), False
         else:
-            summary, pending = lead_sentences(lead.get("text") or "", lang), True
+            summary, pending = summarize(lead.get("text") or "", lang), True
         entities = _as_list(row.get("entities"))
         entities.sort(key=lambda e: (rank.get(e, len(rank)), e))
+        follows = None
+        if row.get("follows") is not None:
+            follows = DigestFollow(
+                id=int(row["follows"]),
+                headline=_oneline(row.get("follows_title") or "") or f"story {row['follows']}",
+                published=_maybe_time(row.get("follows_published_at")),
+                url=row.get("follows_url"))
+        importance = row.get("importance")
         out.append(DigestStory(
             id=int(row["id"]), headline=headline, original_headline=original, lang=lang,
-            summary=summary,
-            translation_pending=pending, first_seen=_parse_time(row["first_seen"]),
+            summary=summary, translation_pending=pending,
+            first_seen=_parse_time(row["first_seen"]),
             entities=entities, languages=sorted(_as_list(row.get("languages"))),
-            articles=articles))
-    out.sort(key=lambda s: (s.first_seen, s.id), reverse=True)
-    return out
+            articles=articles,
+            published=_maybe_time(row.get("published_at")) or _maybe_time(
+                lead.get("published_at")),
+            importance=float(importance) if importance is not None else None,
+            follows=follows))
+    return order_stories(out)
 
 
-def lead_sentences(text: str, lang: str, *, sentences: int = SUMMARY_SENTENCES,
-                   limit: int = SUMMARY_CHARS) -> str:
-    """The first sentences of `text`, cut to about `limit` characters. Pure."""
-    out = ""
-    for sentence in split_sentences(text, lang or "en"):
-        joiner = "" if not out or _is_cjk(lang) else " "
-        if out and len(out) + len(joiner) + len(sentence) > limit:
-            break
-        out += joiner + sentence
-        if len(split_sentences(out, lang or "en")) >= sentences:
-            break
-    if len(out) > limit:
-        out = out[:limit].rsplit(" ", 1)[0] if not _is_cjk(lang) else out[:limit // 2]
-        out = out.rstrip(" ,;:") + "…"
-    return out
+def order_stories(stories: Sequence[DigestStory]) -> list[DigestStory]:
+    """Most important first; among equals (or before importance is computed) the most
+    recently published, then the newest story. Pure."""
+    def key(s: DigestStory) -> tuple[float, float, int]:
+        published = s.published or s.first_seen
+        return (-(s.importance or 0.0), -published.timestamp(), -s.id)
+    return sorted(stories, key=key)
 
 
 # ------------------------------------------------------------------------------ building
@@ -235,15 +256,19 @@ def build_message(stories: list[DigestStory], *, config: DigestConfig, now: date
     and only http/https URLs become links."""
     now = _aware(now)
     tz = _zone(config.timezone)
-    groups = group_stories(stories, watch_order=watch_order)
-    subject = subject_line(stories, groups)
+    ordered = order_stories(stories)
+    counts = entity_counts(ordered, watch_order=watch_order)
+    subject = subject_line(ordered, counts)
     context = {
         "subject": subject,
-        "groups": groups,
-        "story_count": len(stories),
+        "stories": ordered,
+        "counts": counts,
+        "story_count": len(ordered),
         "generated": _local(now, tz),
         "timezone": config.timezone,
         "local": lambda dt: _local(dt, tz),
+        "local_date": lambda dt: _local_date(dt, tz),
+        "width": TEXT_WIDTH,
         "PENDING_NOTE": PENDING_NOTE,
     }
     text = _environment(False).get_template("digest.txt.j2").render(context)
@@ -256,41 +281,29 @@ def build_message(stories: list[DigestStory], *, config: DigestConfig, now: date
         message["To"] = [_address(a, "digest.to") for a in config.to]
     message["Date"] = format_datetime(now.astimezone(tz))
     message["Message-ID"] = make_msgid(idstring="digest", domain=_msgid_domain(config.from_))
-    message["X-Tidings-Stories"] = ",".join(str(s.id) for s in stories) or "none"
+    message["X-Tidings-Stories"] = ",".join(str(s.id) for s in ordered) or "none"
     message.set_content(_wrap_lines(text), subtype="plain", charset="utf-8",
                         cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return message
 
 
-@dataclass(slots=True)
-class DigestGroup:
-    name: str
-    stories: list[DigestStory]
-    also: list[DigestStory]  # stories listed under another entity that mention this one
-
-
-def group_stories(stories: Sequence[DigestStory], *,
-                  watch_order: Sequence[str] = ()) -> list[DigestGroup]:
-    """Sections of the digest: one per entity, watchlist order, newest story first."""
+def entity_counts(stories: Sequence[DigestStory], *,
+                  watch_order: Sequence[str] = ()) -> list[tuple[str, int]]:
+    """(watched entity, stories about it), in watchlist order, for the subject and header."""
     rank = {name: i for i, name in enumerate(watch_order)}
-    groups: dict[str, DigestGroup] = {}
-    ordered = sorted(stories, key=lambda s: (s.first_seen, s.id), reverse=True)
-    for story in ordered:
-        entities = sorted(story.entities, key=lambda e: (rank.get(e, len(rank)), e))
-        home = entities[0] if entities else OTHER_GROUP
-        groups.setdefault(home, DigestGroup(home, [], [])).stories.append(story)
-        for other in entities[1:]:
-            groups.setdefault(other, DigestGroup(other, [], [])).also.append(story)
-    return sorted(groups.values(),
-                  key=lambda g: (g.name == OTHER_GROUP, rank.get(g.name, len(rank)), g.name))
+    counts: dict[str, int] = {}
+    for story in stories:
+        for entity in story.entities:
+            counts[entity] = counts.get(entity, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
 
 
-def subject_line(stories: Sequence[DigestStory], groups: Sequence[DigestGroup]) -> str:
+def subject_line(stories: Sequence[DigestStory], counts: Sequence[tuple[str, int]]) -> str:
     count = len(stories)
     if not count:
         return "tidings: no new developments"
-    names = ", ".join(g.name for g in groups if g.stories or g.also)
+    names = ", ".join(name for name, _ in counts) or "other"
     noun = "development" if count == 1 else "developments"
     return f"tidings: {count} new {noun} — {names}"
 
@@ -329,15 +342,13 @@ def _environment(html: bool) -> jinja2.Environment:
     return env
 
 
-def _wrap(text: str, width: int = 72, indent: str = "") -> str:
-    """Wrap for the plain-text part. Chinese and Japanese characters are twice as wide as
-    Latin ones and have no spaces between words, so such text wraps at half the width."""
-    wide = sum(1 for c in text if unicodedata.east_asian_width(c) in "WF")
-    if wide > len(text) // 3:
-        width = max(20, width // 2)
-    lines = textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent,
-                          break_on_hyphens=False, break_long_words=wide > 0)
-    return "\n".join(lines)
+def _wrap(text: str, width: int = TEXT_WIDTH, indent: str = "",
+          subsequent: str | None = None) -> str:
+    """Wrap for the plain-text part by display columns: Chinese characters are two
+    columns wide, and a number with its unit ("15.98万") is never split (textwidth)."""
+    return "\n".join(textwidth.wrap(text, width, initial_indent=indent,
+                                    subsequent_indent=indent if subsequent is None
+                                    else subsequent))
 
 
 def _wrap_lines(text: str) -> str:
@@ -380,7 +391,12 @@ def _zone(name: str) -> ZoneInfo | Any:
 
 
 def _local(dt: datetime, tz: Any) -> str:
+    """A time as the analyst reads it: in `digest.timezone`, with its abbreviation."""
     return _aware(dt).astimezone(tz).strftime("%a %d %b %Y, %H:%M %Z")
+
+
+def _local_date(dt: datetime, tz: Any) -> str:
+    return _aware(dt).astimezone(tz).strftime("%d %b %Y")
 
 
 def _aware(dt: datetime) -> datetime:
@@ -394,6 +410,15 @@ def _parse_time(value: str | None) -> datetime:
         return datetime.fromtimestamp(0, UTC)
 
 
+def _maybe_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return _aware(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return None
+
+
 def _as_list(value: Any) -> list[str]:
     if isinstance(value, str):
         try:
@@ -405,10 +430,6 @@ def _as_list(value: Any) -> list[str]:
 
 def _oneline(text: str) -> str:
     return " ".join(text.split())
-
-
-def _is_cjk(lang: str) -> bool:
-    return (lang or "").lower().split("-")[0] in ("zh", "ja")
 
 
 def _interval_text(delta: timedelta) -> str:

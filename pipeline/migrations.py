@@ -171,5 +171,27 @@ def m003_story_index_by_time(db: Database) -> None:
                "ON article_keys(key, seen_at)")
 
 
+@migrations()
+def m004_story_freshness_follows_importance(db: Database) -> None:
+    """What the digest needs to say of a story: when it was published (`published_at`,
+    ISO 8601: the earliest publication time of its articles, else its first_seen), which
+    earlier story it continues (`follows`, with `follows_evidence` as JSON) and how much
+    it matters (`importance`, see pipeline/importance.py). NULL until the story stage
+    fills them."""
+    db.execute("ALTER TABLE stories ADD COLUMN published_at TEXT")
+    db.execute("ALTER TABLE stories ADD COLUMN follows INTEGER REFERENCES stories(id)")
+    db.execute("ALTER TABLE stories ADD COLUMN follows_evidence TEXT")
+    db.execute("ALTER TABLE stories ADD COLUMN importance REAL")
+    # The stories that continue a given one (datasette's "links from other tables" on a
+    # story's page, and the lookup of a story's follow-ups) without a full scan.
+    db.execute("CREATE INDEX IF NOT EXISTS idx_stories_follows ON stories(follows)")
+    # The digest's selection (flagged, not yet sent, seen since …), sorted by importance
+    # afterwards: with 100,000 stories of which 20,000 flagged and never sent, 0.21 ms
+    # against 9.4 ms through idx_stories_digest, which cannot range over last_seen
+    # (python bench/digest_selection.py).
+    db.execute("CREATE INDEX IF NOT EXISTS idx_stories_unsent ON stories(flagged, last_seen) "
+               "WHERE digest_id IS NULL")
+
+
 def apply(db: Database) -> None:
     migrations.apply(db)

@@ -9,8 +9,9 @@ so not even a write plugin installed in the environment can change it. Under WAL
 never block the writer, and the writer never blocks readers.
 
 Everything datasette is given lives in `pipeline/datasette/`: `metadata.yml` (descriptions,
-facets, canned queries) and the plugin (`tidings_fts_query()` for Chinese-aware search,
-links from stories to their articles). See docs/datasette.md.
+facets, canned queries), the plugin (Chinese-aware search with phrases and OR, the Atom
+feed of new developments, links from stories to their articles) and two templates (column
+notes folded away, the SQL editor opening on new developments). See docs/datasette.md.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from .store import Store
 
 #: The name the store is served under (/tidings/...), whatever its file is called.
 DATABASE = "tidings"
-#: datasette settings: how long one query may run, rows per page, cell truncation.
+#: datasette settings: how long one query may run, rows per page, cell truncation, no
+#: suggested facets above the data.
 SETTINGS = {
     "sql_time_limit_ms": 3000,
     "default_page_size": 50,
@@ -36,11 +38,12 @@ SETTINGS = {
     "facet_time_limit_ms": 500,
     "truncate_cells_html": 300,
     "allow_download": "off",
+    "suggest_facets": "off",  # the configured facets are the useful ones
 }
 
 
 def datasette_dir() -> Path:
-    """The packaged datasette files (metadata and plugins)."""
+    """The packaged datasette files (metadata, plugins, templates)."""
     return Path(str(resources.files("pipeline").joinpath("datasette")))
 
 
@@ -62,7 +65,8 @@ def datasette_command(config: Config, *, host: str = "127.0.0.1", port: int = 80
     argv = [sys.executable, "-m", "datasette", "serve", str(config.store.path),
             "--host", host, "--port", str(port),
             "--metadata", str(files / "metadata.yml"),
-            "--plugins-dir", str(files / "plugins")]
+            "--plugins-dir", str(files / "plugins"),
+            "--template-dir", str(files / "templates")]
     for name, value in SETTINGS.items():
         argv += ["--setting", name, str(value)]
     return argv

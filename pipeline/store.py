@@ -434,14 +434,23 @@ class Store:
     # ---------------------------------------------------------------- digest
     def digest_stories(self, *, since: str, limit: int = 500) -> list[dict[str, Any]]:
         """Flagged stories no sent digest carried yet, seen at or after `since` (ISO 8601,
-        UTC; `last_seen`: first seen then, or joined by an article then), newest first.
+        UTC; `last_seen`: first seen then, or joined by an article then), most important
+        first. With published_at, importance, follows (and the followed story's
+        follows_title, follows_published_at, follows_url).
         Each row has its lead article (`lead`: title, title_en, text, text_en, lang,
         translation_status) and every article of the story (`articles`: url, source, lang,
         title, title_en, duplicate_of), oldest first."""
         cur = self.db.execute(
             "SELECT id, title_en, first_seen, last_seen, article_count, languages, entities, "
-            "lead_article_id FROM stories WHERE flagged = 1 AND digest_id IS NULL "
-            "AND last_seen >= ? ORDER BY first_seen DESC, id DESC LIMIT ?", [since, limit])
+            "lead_article_id, published_at, importance, follows, follows_evidence, "
+            "(SELECT f.title_en FROM stories f WHERE f.id = stories.follows) AS follows_title, "
+            "(SELECT COALESCE(f.published_at, f.first_seen) FROM stories f "
+            " WHERE f.id = stories.follows) AS follows_published_at, "
+            "(SELECT a.url FROM stories f JOIN articles a ON a.id = f.lead_article_id "
+            " WHERE f.id = stories.follows) AS follows_url "
+            "FROM stories WHERE flagged = 1 AND digest_id IS NULL "
+            "AND last_seen >= ? ORDER BY importance IS NULL, importance DESC, first_seen DESC, "
+            "id DESC LIMIT ?", [since, limit])
         cols = [d[0] for d in cur.description]
         rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
         if not rows:

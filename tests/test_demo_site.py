@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -9,7 +10,7 @@ import tomllib
 import urllib.robotparser
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from html.parser import HTMLParser
 from importlib import resources
@@ -228,7 +229,8 @@ def test_truth_covers_the_brief() -> None:
     other_stories = {e["story"] for e in entries if e["lang"] != "zh"}
     assert zh_stories & other_stories and zh_stories - other_stories
     baic = sorted(e["published"] for e in entries if "BAIC" in e["entities"])
-    assert baic[-1][:4] > seeds["000"]["published"][:4]  # a follow-up a year on
+    later = date.fromisoformat(baic[-1]) - date.fromisoformat(seeds["000"]["published"])
+    assert later > timedelta(days=300)  # a follow-up a year on
 
 
 def _alias_pattern(alias: str) -> re.Pattern[str]:
@@ -254,7 +256,7 @@ def test_truth_entities_match_the_watchlist_aliases_in_the_texts() -> None:
 
 
 def test_every_truth_article_is_served_as_described(web: DemoWeb, client: httpx.Client) -> None:
-    for entry in truth():
+    for entry in web.truth():
         url = web.url(entry["outlet"], entry["path"])
         response = client.get(url)
         assert response.status_code == 200, url
@@ -269,7 +271,7 @@ def test_every_truth_article_is_served_as_described(web: DemoWeb, client: httpx.
 
 
 def test_syndicated_copy_repeats_the_original_body(web: DemoWeb, client: httpx.Client) -> None:
-    copies = [e for e in truth() if e["duplicate_of"]]
+    copies = [e for e in web.truth() if e["duplicate_of"]]
     assert copies
     for copy in copies:
         texts = []
@@ -303,7 +305,7 @@ def test_rss_feed_parses_and_links_every_article(web: DemoWeb, client: httpx.Cli
     feed = feedparser.parse(client.get(web.url("evwire", "/feed.xml")).content)
     assert not feed.bozo, feed.get("bozo_exception")
     assert feed.version == "rss20"
-    expected = {web.url("evwire", e["path"]) for e in truth() if e["outlet"] == "evwire"}
+    expected = {web.url("evwire", e["path"]) for e in web.truth() if e["outlet"] == "evwire"}
     assert {entry.link for entry in feed.entries} == expected
     for entry in feed.entries:
         assert entry.published_parsed and entry.id == entry.link and entry.author
@@ -315,11 +317,12 @@ def test_atom_feed_links_the_syndicated_copy_with_tracking(web: DemoWeb,
     assert not feed.bozo, feed.get("bozo_exception")
     assert feed.version == "atom10"
     links = {e.link for e in feed.entries}
-    expected = {web.url("drivelines", e["path"]) for e in truth() if e["outlet"] == "drivelines"}
+    expected = {web.url("drivelines", e["path"]) for e in web.truth()
+                if e["outlet"] == "drivelines"}
     assert {link.split("?")[0] for link in links} == expected
     tracked = [link for link in links if "utm_source=" in link]
     assert len(tracked) == 1
-    copy = next(e for e in truth() if e["duplicate_of"])
+    copy = next(e for e in web.truth() if e["duplicate_of"])
     assert urlsplit(tracked[0]).path == copy["path"]
     assert client.get(tracked[0]).content == client.get(tracked[0].split("?")[0]).content
 
@@ -332,7 +335,7 @@ def test_sitemap_index_leads_to_a_news_sitemap_of_the_italian_articles(
     assert len(children) == 1
     news = ET.fromstring(client.get(children[0]).content)
     urls = news.findall("sm:url", SITEMAP_NS)
-    expected = {web.url("autoblog-it", e["path"]): e for e in truth() if e["lang"] == "it"}
+    expected = {web.url("autoblog-it", e["path"]): e for e in web.truth() if e["lang"] == "it"}
     assert {u.findtext("sm:loc", namespaces=SITEMAP_NS) for u in urls} == set(expected)
     for u in urls:
         entry = expected[u.findtext("sm:loc", namespaces=SITEMAP_NS) or ""]
@@ -345,7 +348,7 @@ def test_sitemap_index_leads_to_a_news_sitemap_of_the_italian_articles(
 
 
 def test_gbk_outlet_declares_no_charset_anywhere(web: DemoWeb, client: httpx.Client) -> None:
-    entry = next(e for e in truth() if e["outlet"] == "qiche")
+    entry = next(e for e in web.truth() if e["outlet"] == "qiche")
     for path in ("/news/", entry["path"], "/about.html"):
         response = client.get(web.url("qiche", path))
         assert response.headers["content-type"] == "text/html"
@@ -362,7 +365,7 @@ def test_listing_page_links_articles_and_other_pages(web: DemoWeb, client: httpx
     listing_url = web.url("qiche", "/news/")
     page = _parse(client.get(listing_url).content.decode("gbk"))
     internal = {urljoin(listing_url, h) for h in page.hrefs if not h.startswith("http")}
-    articles_here = {web.url("qiche", e["path"]) for e in truth() if e["outlet"] == "qiche"}
+    articles_here = {web.url("qiche", e["path"]) for e in web.truth() if e["outlet"] == "qiche"}
     bare = {u.split("?")[0] for u in internal}
     assert articles_here <= bare
     assert any("utm_source=" in u for u in internal)  # the hot box: same article, tracked
@@ -421,10 +424,13 @@ def test_config_toml_is_a_valid_tidings_config(web: DemoWeb, tmp_path: Path) -> 
 
 def test_now_hides_articles_published_later_and_advance_publishes_them(
         client: httpx.Client) -> None:
-    cutoff = datetime(2024, 3, 20, tzinfo=UTC)
-    with DemoWeb(now=cutoff) as early:
-        later = [e for e in truth() if e["published"] > "2024-03-20"]
-        assert later and len(early.published()) == len(truth()) - len(later)
+    today = date(2026, 11, 28)
+    entries = truth(today)
+    cutoff = datetime.fromisoformat(sorted(e["published"] for e in entries)[-3]).replace(
+        tzinfo=UTC) + timedelta(days=1)
+    with DemoWeb(now=cutoff, today=today) as early:
+        later = [e for e in entries if e["published"] > cutoff.date().isoformat()]
+        assert later and len(early.published()) == len(entries) - len(later)
         feed_url = early.url("evwire", "/feed.xml")
         first = client.get(feed_url)
         assert client.get(early.url(later[0]["outlet"], later[0]["path"])).status_code == 404
@@ -435,3 +441,37 @@ def test_now_hides_articles_published_later_and_advance_publishes_them(
         assert refreshed.status_code == 200
         assert len(feedparser.parse(refreshed.content).entries) > \
             len(feedparser.parse(first.content).entries)
+
+
+def test_articles_are_dated_relative_to_today_keeping_order_and_spacing(
+        client: httpx.Client) -> None:
+    """The newest article was published the day before the web runs; every other one
+    keeps its distance to it, and the dates in URLs move with the dates."""
+    written = {a.id: a for a in articles()}
+    for today in (date(2026, 11, 28), date(2031, 2, 1)):
+        with DemoWeb(today=today) as web:
+            entries = web.truth()
+            newest = max(entries, key=lambda e: e["published"])
+            assert newest["published"] == (today - timedelta(days=1)).isoformat()
+            shift = date.fromisoformat(newest["published"]) - \
+                written[newest["id"]].published.date()
+            for entry in entries:
+                article = written[entry["id"]]
+                assert entry["published"] == (article.published.date() + shift).isoformat()
+                page = client.get(web.url(entry["outlet"], entry["path"]))
+                assert page.status_code == 200, entry["path"]
+                html = _decode(web, entry["outlet"], page.content)
+                meta = _parse(html).meta["article:published_time"]
+                assert datetime.fromisoformat(meta) == article.published + shift
+                written_dates = re.findall(r"\d{4}[/-]?\d\d[/-]?\d\d", article.path)
+                if written_dates:  # the URL says the new date too
+                    assert entry["path"] != article.path
+                    assert re.sub(r"\D", "", re.findall(r"\d{4}[/-]?\d\d[/-]?\d\d",
+                                                        entry["path"])[0]) == \
+                        entry["published"].replace("-", "")
+            stamps = [datetime.fromisoformat(_parse(_decode(
+                web, e["outlet"], client.get(web.url(e["outlet"], e["path"])).content)).meta[
+                "article:published_time"]) for e in entries]
+            gaps = [b - a for a, b in itertools.pairwise(sorted(stamps))]
+            originals = sorted(a.published for a in written.values())
+            assert gaps == [b - a for a, b in itertools.pairwise(originals)]

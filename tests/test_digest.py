@@ -29,8 +29,10 @@ from pipeline import stories
 from pipeline.config import Config, build_config
 from pipeline.digest import build_message, run_digest, safe_url
 from pipeline.errors import DigestError
+from pipeline.importance import importance
 from pipeline.models import Article
 from pipeline.store import Store
+from pipeline.textwidth import width
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -169,8 +171,18 @@ def filled(store: Store, tmp_path: Path, server: Server) -> dict[str, Any]:
     u = add(store, config, url="https://evwire.example/xiaomi-phone",
             title="Xiaomi launches a new phone", text="A phone. It has a camera.",
             relevant=False, seen=NOW - timedelta(hours=1))
+    describe(store, x.story_id, importance=3.6)  # two outlets, two languages, in the headline
+    describe(store, z.story_id, importance=2.0)
+    describe(store, b.story_id, importance=1.9)
     return {"config": config, "flagged": [x.story_id, b.story_id, z.story_id],
             "unflagged": u.story_id, "server": server}
+
+
+def describe(store: Store, story_id: int | None, **columns: Any) -> None:
+    """Set what the story stage computes (published_at, importance, follows …)."""
+    sets = ", ".join(f"{name} = ?" for name in columns)
+    store.db.execute(f"UPDATE stories SET {sets} WHERE id = ?", [*columns.values(), story_id])
+    store.db.conn.commit()
 
 
 def parts(message: EmailMessage) -> tuple[str, str]:
@@ -214,9 +226,11 @@ def test_digest_arrives_with_both_parts_and_exactly_the_flagged_stories(
                     "https://drivelines.example/baic-catl"):
             assert url in body
         assert "translation pending" in body
-    # grouped by entity (watchlist order), newest first inside a group
-    assert text.index("XIAOMI") < text.index(ZH_TITLE) < text.index("Yizhuang car factory")
-    assert text.index("Yizhuang car factory") < text.index("BAIC (") < text.index("BAIC and CATL")
+    # one card per story, the most important first
+    assert text.index("1.  Xiaomi signs deal") < text.index(f"2.  {ZH_TITLE}") \
+        < text.index("3.  BAIC and CATL")
+    assert html.index("Xiaomi signs deal") < html.index(ZH_TITLE) < html.index("BAIC and CATL")
+    assert "importance 3.6" in text and "importance 3.6" in html
     # what the store remembers: one digest, exactly the flagged stories marked
     row = store.db.execute("SELECT id, sent_at, recipients, story_count, message_id "
                            "FROM digests").fetchall()
@@ -455,26 +469,82 @@ def test_chinese_and_italian_survive_encoding(store: Store, tmp_path: Path,
     text, html = parts(message)
     for body in (text, html):
         assert ZH_TITLE in body and "小米汽车亦庄工厂二期今天正式投产。" in body
-        assert IT_TITLE in body  # the original beside the English headline
+        assert IT_TITLE in " ".join(body.split())  # the original beside the English headline
         assert "Xiaomi starts its second Beijing plant" in body
         assert "translation pending" in body
 
 
-def test_story_about_two_entities_is_listed_once(tmp_path: Path) -> None:
+def test_story_about_two_entities_is_one_card_naming_both(tmp_path: Path) -> None:
     story = digest_mod.DigestStory(
         id=7, headline="Xiaomi and BAIC share a supplier", original_headline=None, lang="en",
         summary="They share one.", translation_pending=False, first_seen=NOW,
-        entities=["BAIC", "Xiaomi"], languages=["en"],
+        entities=["Xiaomi", "BAIC"], languages=["en"],
         articles=[digest_mod.DigestArticle("https://a.example/1", "a", "en", "T")])
     config = make_config(tmp_path, 25)
     message = build_message([story], config=config.digest, now=NOW,
                             watch_order=["Xiaomi", "BAIC"])
     text, html = parts(message)
-    assert text.count("Xiaomi and BAIC share a supplier") == 2  # the entry and one "also" line
-    assert text.index("XIAOMI") < text.index("* Xiaomi and BAIC") < text.index("\nBAIC\n")
-    assert "Also: Xiaomi and BAIC share a supplier" in text
-    assert "Also about BAIC:" in html and "listed under Xiaomi" in html
+    assert text.count("Xiaomi and BAIC share a supplier") == 1
+    assert "    Xiaomi, BAIC\n" in text.replace("\r\n", "\n")
+    assert html.count(">Xiaomi</span>") == 1 and html.count(">BAIC</span>") == 1
     assert message["Subject"] == "tidings: 1 new development — Xiaomi, BAIC"
+
+
+def test_card_shows_dates_importance_and_the_story_it_follows(
+        store: Store, filled: dict[str, Any]) -> None:
+    config = filled["config"]
+    x, _b, _z = filled["flagged"]
+    earlier = add(store, config, url="https://evwire.example/2021/xiaomi-etown",
+                  title="Xiaomi signs deal to build car factory in Beijing's E-Town",
+                  text="Xiaomi will build a 300,000-car plant in two phases. Phase one first.",
+                  seen=datetime(2021, 11, 28, 9, 30, tzinfo=UTC))
+    describe(store, x, published_at="2025-04-02T22:15:00+00:00", follows=earlier.story_id)
+    result = run_digest(config, store, since=None, output=None, send=False, now=NOW)
+    text, html = parts(result.message)  # type: ignore[arg-type]
+    text = text.replace("\r\n", "\n")
+    card = text[text.index("1.  Xiaomi signs deal"):text.index("2.  ")]
+    # every time in digest.timezone (Europe/Rome: CEST in April), saying so
+    assert "Thu 03 Apr 2025, 07:30 CEST (times in Europe/Rome)" in text
+    assert "    Published Thu 03 Apr 2025, 00:15 CEST\n" in card
+    assert "    First seen Thu 03 Apr 2025, 02:30 CEST\n" in card
+    assert "    2 outlets: autoblog-it, evwire\n" in card
+    assert "    Languages: English, Italian\n" in card
+    assert "Xiaomi · importance 3.6" in card
+    follows = " ".join(card[card.index("Follows:"):].split()[:15])
+    assert follows.startswith(
+        "Follows: Xiaomi signs deal to build car factory in Beijing's E-Town (28 Nov 2021) "
+        "https://evwire.example/2021/xiaomi-etown")
+    # a story without a follow-up says nothing of one; the BAIC story had no
+    # publication date of its own, so its lead article's is shown
+    other = text[text.index("3.  BAIC and CATL"):]
+    assert "Follows" not in other and "Published Thu 03 Apr 2025, 04:30 CEST" in other
+    assert ('Follows: <a href="https://evwire.example/2021/xiaomi-etown"' in html
+            and "Xiaomi signs deal to build car factory in Beijing&#39;s E-Town</a>" in html
+            and "(28 Nov 2021)" in html)
+    assert "Published <span" in html and "00:15 CEST" in html and "importance 3.6" in html
+
+
+def test_plain_text_wraps_chinese_by_display_width_and_never_splits_numbers(
+        store: Store, tmp_path: Path, server: Server) -> None:
+    config = make_config(tmp_path, server.port)
+    title = "小米SU7上市首日锁单量突破8.89万台，" * 3 + "雷军称产能将提升至每月2万辆"
+    text = ("小米汽车今天宣布，SU7标准版售价为21.59万元，Pro版售价为24.59万元，"
+            "Max版售价为29.99万元，上市后订单量超过15.98万辆，远超市场预期的10万辆。"
+            "雷军表示，亦庄工厂年产能为15万辆，二期工厂建成后总产能将达到30万辆。"
+            "首批车辆将于4月3日开始交付，第一季度交付目标为1.2万辆。")
+    add(store, config, url="https://qiche.example.cn/su7", title=title, text=text, lang="zh",
+        source="qiche")
+    result = run_digest(config, store, since=None, output=None, send=False, now=NOW)
+    plain = parts(result.message)[0]  # type: ignore[arg-type]
+    lines = plain.replace("\r\n", "\n").split("\n")
+    too_wide = [line for line in lines
+                if width(line) > digest_mod.TEXT_WIDTH and not line.strip().startswith("http")]
+    assert not too_wide
+    body = [line for line in lines if "万" in line or "台" in line]
+    for number in ("8.89万台", "21.59万元", "24.59万元", "29.99万元", "15.98万辆", "10万辆",
+                   "15万辆", "30万辆", "1.2万辆", "2万辆"):
+        assert any(number in line for line in body), number
+    assert len([line for line in lines if "小米SU7上市首日" in line]) >= 2  # it did wrap
 
 
 def test_build_message_is_pure_and_deterministic_in_content(tmp_path: Path) -> None:
@@ -627,11 +697,29 @@ def fill_sample(store: Store, config: Config) -> None:
         url="https://www.caixinglobal.com/2025-04-03/baic-catl-battery-plant.html",
         title="BAIC BluePark and CATL break ground on 20 GWh battery plant",
         text="BAIC BluePark and CATL have broken ground. CATL will hold 51%.")
-    add(store, config, source="yicai", entities=("Xiaomi", "BAIC"), seen=hours(8),
-        url="https://www.yicai.com/news/baic-xiaomi-supplier.html",
-        title="Xiaomi and BAIC's Arcfox both sign with Beijing chassis supplier",
-        text="Xiaomi and BAIC's Arcfox brand have both signed multi-year contracts with a "
-             "Beijing chassis supplier. The deals run to 2028.")
+    y = add(store, config, source="yicai", entities=("Xiaomi", "BAIC"), seen=hours(8),
+            url="https://www.yicai.com/news/baic-xiaomi-supplier.html",
+            title="Xiaomi and BAIC's Arcfox both sign with Beijing chassis supplier",
+            text="Xiaomi and BAIC's Arcfox brand have both signed multi-year contracts with a "
+                 "Beijing chassis supplier. The deals run to 2028.")
+    earlier = add(store, config, source="cnevpost", seen=datetime(2021, 11, 28, 9, 30, tzinfo=UTC),
+                  url="https://cnevpost.com/2021/11/28/xiaomi-e-town-factory/",
+                  title="Xiaomi signs deal to build car factory in Beijing's E-Town",
+                  text="Xiaomi will build a factory with an annual capacity of 300,000 vehicles "
+                       "in two phases. Each phase will add 150,000 vehicles.")
+    # what the story stage records: publication time, importance, the story followed
+    signals = {x.story_id: (3, 2, True, hours(7)), b.story_id: (2, 2, True, hours(20)),
+               y.story_id: (1, 1, True, hours(30))}
+    for story_id, (outlets, languages, subject, published) in signals.items():
+        describe(store, story_id, published_at=published.isoformat(),
+                 importance=importance(outlets=outlets, languages=languages, subject=subject,
+                                       published_at=published, now=NOW))
+    zh = store.db.execute("SELECT story_id FROM articles WHERE source = 'sina-auto'").fetchone()[0]
+    describe(store, zh, published_at=hours(2).isoformat(),
+             importance=importance(outlets=1, languages=1, subject=True, published_at=hours(2),
+                                   now=NOW))
+    describe(store, x.story_id, follows=earlier.story_id,
+             follows_evidence=json.dumps({"entity": "Xiaomi", "subject": "Yizhuang factory"}))
 
 
 def test_sample_digest(store: Store, tmp_path: Path) -> None:
@@ -646,7 +734,12 @@ def test_sample_digest(store: Store, tmp_path: Path) -> None:
     assert "Chinese original · translation pending" in html
     assert "Batteries: BAIC and CATL break ground on new Beijing plant" in text
     assert "[IT] Batterie, BAIC e CATL avviano il cantiere" in text
-    assert html.count("Xiaomi and BAIC&#39;s Arcfox both sign") == 4  # preview, entry, link, "also"
+    assert html.count("Xiaomi and BAIC&#39;s Arcfox both sign") == 3  # preview, card, link
+    # the most important first: three outlets in two languages lead
+    order = ["Xiaomi signs deal for second car factory", "Batteries: BAIC and CATL",
+             "小米YU7下线", "Xiaomi and BAIC&#39;s Arcfox"]
+    assert [html.index(h, html.index("<table")) for h in order] == \
+        sorted(html.index(h, html.index("<table")) for h in order)
     if os.environ.get("TIDINGS_DIGEST_SAMPLE"):
         Path(os.environ["TIDINGS_DIGEST_SAMPLE"]).write_text(html, "utf-8")
 

@@ -9,6 +9,7 @@ everything is asked through its HTTP JSON API, as an analyst's script would.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import signal
@@ -19,16 +20,20 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import feedparser
 import httpx
 import pytest
 import yaml
+from markupsafe import escape
 
 from pipeline.config import Config, load_config
 from pipeline.demo.site import DemoWeb
+from pipeline.importance import importance
 from pipeline.models import Article
 from pipeline.runner import run_pass
 from pipeline.serve import (
@@ -39,6 +44,7 @@ from pipeline.serve import (
     prepare_store,
 )
 from pipeline.store import Store
+from pipeline.textwidth import width
 from pipeline.translate import TranslationCache, TranslationStage
 
 from .conftest import REPO
@@ -87,9 +93,11 @@ def fill_store(directory: Path) -> Path:
     config file. (Replace this one function to serve any other store.)"""
     with DemoWeb() as web:
         config_path = directory / "tidings.toml"
+        # every relevant story flagged, old or new: these tests are about serving them
         config_path.write_text(
             web.config_toml(str(directory / "tidings.db"))
-            + f'\n[translate]\npackage_dir = "{directory / "packages"}"\n', "utf-8")
+            + f'\n[translate]\npackage_dir = "{directory / "packages"}"\n'
+            + "\n[stories]\nfresh_days = 100000\n", "utf-8")
         config = load_config(config_path)
         store = Store.open(config.store.path)
         try:
@@ -97,7 +105,34 @@ def fill_store(directory: Path) -> Path:
         finally:
             store.close()
     assert report.new_articles >= 20 and report.flagged >= 5, report.as_dict()
+    describe_stories(config.store.path)
     return config_path
+
+
+def describe_stories(db: Path) -> None:
+    """What the story stage records of each story (publication time, importance, the
+    story it follows), where the pass left it empty: published_at the earliest of its
+    articles', importance from its outlets, languages, headline and age; the 2025 trial
+    production at the Beijing battery plant follows the 2024 plan to build it."""
+    with sqlite3.connect(db) as conn:
+        stories = conn.execute("SELECT id, title_en, entities, first_seen FROM stories "
+                               "WHERE importance IS NULL").fetchall()
+        for story_id, title, entities, first_seen in stories:
+            outlets, languages, published = conn.execute(
+                "SELECT COUNT(DISTINCT source), COUNT(DISTINCT lang), MIN(published_at) "
+                "FROM articles WHERE story_id = ?", [story_id]).fetchone()
+            subject = any(e.lower() in (title or "").lower() for e in json.loads(entities))
+            published = published or first_seen
+            score = importance(outlets=outlets, languages=languages, subject=subject,
+                               published_at=published, now=datetime.fromisoformat(first_seen))
+            conn.execute("UPDATE stories SET importance = ?, published_at = ? WHERE id = ?",
+                         [score, published, story_id])
+        [(later,)] = conn.execute("SELECT story_id FROM articles WHERE url LIKE "
+                                  "'%battery-cell-plant-backed-by-baic%'").fetchall()
+        [(earlier,)] = conn.execute("SELECT story_id FROM articles WHERE url LIKE "
+                                    "'%baic-catl-xiaomi-to-build-battery%'").fetchall()
+        conn.execute("UPDATE stories SET follows = ? WHERE id = ? AND follows IS NULL",
+                     [earlier, later])
 
 
 def fill_config(directory: Path) -> Path:
@@ -221,16 +256,20 @@ def test_metadata_describes_every_table_and_column_of_the_store(tmp_path: Path) 
 
 def test_new_developments_are_the_flagged_stories_of_the_week(served: Served) -> None:
     rows = served.query("new_developments", _json=["entities", "languages", "sources"])
-    expected = served.rows("SELECT * FROM stories WHERE flagged = 1 "
-                           "ORDER BY first_seen DESC, id DESC")
-    assert [r["story_id"] for r in rows] == [s["id"] for s in expected]
-    assert len(rows) >= 5
+    expected = served.rows("SELECT * FROM stories WHERE flagged = 1 ORDER BY importance DESC, "
+                           "COALESCE(published_at, first_seen) DESC, id DESC")
+    assert [r["story_id"] for r in rows] == [s["id"] for s in expected]  # most important first
+    assert len(rows) >= 5 and rows[0]["importance"] > rows[-1]["importance"]
     by_id = {s["id"]: s for s in expected}
     for row in rows:
         story = by_id[row["story_id"]]
         assert row["headline"] == story["title_en"]
         assert row["articles"] == story["article_count"]
         assert row["first_seen"] == story["first_seen"]
+        assert row["published_at"] == story["published_at"]
+        assert row["importance"] == story["importance"]
+        assert row["summary"] and len(row["summary"]) <= 400
+        assert row["link"].startswith("http://127.0.0.1:")
         assert row["entities"] and set(row["entities"]) <= {"Xiaomi", "BAIC"}
         assert row["languages"] == json.loads(story["languages"])
         assert row["emailed"] == "not yet"
@@ -239,6 +278,9 @@ def test_new_developments_are_the_flagged_stories_of_the_week(served: Served) ->
     assert multi, rows
     headlines = " ".join(str(r["headline"]) for r in rows)
     assert "Xiaomi 14" not in headlines and "Szeged" not in headlines  # phones, other makers
+    follow_up = [r for r in rows if r["follows"] is not None]
+    assert len(follow_up) == 1 and "battery" in follow_up[0]["follows_headline"].lower()
+    assert follow_up[0]["follows"] == by_id[follow_up[0]["story_id"]]["follows"]
 
 
 def test_new_developments_page_links_each_story_to_its_coverage(served: Served) -> None:
@@ -297,7 +339,48 @@ def test_search_finds_an_english_word_in_originals_and_translations(served: Serv
     italian = served.rows("SELECT id FROM articles WHERE lang = 'it'")
     assert {r["article_id"] for r in translated} == {a["id"] for a in italian}
     assert served.query("search", q="") == []
-    assert served.query("search", q='"unbalanced AND (') == []  # no FTS syntax errors
+
+
+def test_search_accepts_or_and_quoted_phrases(served: Served) -> None:
+    def hits(q: str) -> set[int]:
+        return {r["article_id"] for r in served.query("search", q=q)}
+
+    yizhuang, qingdao = hits("Yizhuang"), hits("Qingdao")
+    assert yizhuang and qingdao and not yizhuang <= qingdao
+    assert hits("Yizhuang OR Qingdao") == yizhuang | qingdao
+    assert hits("Yizhuang Qingdao") == yizhuang & qingdao
+    both_words = hits("battery plant")
+    phrase = hits('"battery plant"')
+    want = expected_hits(served, lambda a: any(
+        re.search(r"\bbattery\W+plant", a[k] or "", re.IGNORECASE)
+        for k in ("title", "text", "title_en", "text_en")))
+    assert phrase == want and phrase and phrase < both_words
+    assert hits("小米 OR 北汽") == hits("小米") | hits("北汽")
+
+
+@pytest.mark.parametrize(("q", "says"), [
+    ('"unbalanced AND (', "the quote before “unbalanced AND (” is never closed"),
+    ("Xiaomi OR", "OR needs a word or a quoted phrase on each side"),
+])
+def test_search_with_bad_syntax_says_how_to_write_it(served: Served, q: str, says: str
+                                                     ) -> None:
+    data = served.client.get(f"/{DATABASE}/search.json", params={"q": q}).json()
+    assert data["ok"] is False and says in data["error"] and data["rows"] == []
+    page = served.client.get(f"/{DATABASE}/search", params={"q": q})
+    assert page.status_code == 400
+    assert says.replace("“", "&#34;").replace("”", "&#34;")[:20] in page.text or \
+        says[:20] in page.text
+    assert '<p class="message-error">Search:' in page.text
+    assert 'name="q"' in page.text  # the form is still there to fix the search
+    assert "user-defined function raised exception" not in page.text
+
+
+def test_search_page_highlights_matches(served: Served) -> None:
+    page = served.client.get(f"/{DATABASE}/search", params={"q": "Yizhuang"}).text
+    assert "<mark>Yizhuang</mark>" in page
+    assert "«" not in page.split('<table class="rows-and-columns">')[1]
+    chinese = served.client.get(f"/{DATABASE}/search", params={"q": "小米"}).text
+    assert "<mark>小米</mark>" in chinese
 
 
 def test_articles_search_box_understands_chinese(served: Served) -> None:
@@ -308,6 +391,42 @@ def test_articles_search_box_understands_chinese(served: Served) -> None:
     facets = data["facet_results"]
     assert {"lang", "source", "entities"} <= set(facets)
     assert [v["value"] for v in facets["lang"]["results"]] == ["zh"]
+    either = served.client.get(f"/{DATABASE}/articles.json",
+                               params={"_search": "Yizhuang OR Qingdao", "_shape": "objects"})
+    assert {r["id"] for r in either.json()["rows"]} == \
+        {r["article_id"] for r in served.query("search", q="Yizhuang OR Qingdao")}
+    unclosed = served.client.get(f"/{DATABASE}/articles.json",
+                                 params={"_search": '"Yizhuang', "_shape": "objects"})
+    assert unclosed.status_code == 200  # the box reads it as plain words
+    assert {r["id"] for r in unclosed.json()["rows"]} == \
+        {r["article_id"] for r in served.query("search", q="Yizhuang")}
+
+
+def test_table_pages_keep_the_data_above_the_fold(served: Served) -> None:
+    page = served.client.get(f"/{DATABASE}/articles").text
+    notes = page.index('<details class="tidings-column-notes">')
+    assert "<dt>translation_status</dt>" in page[notes:]  # the notes are there, folded
+    assert page.count('class="column-descriptions"') == 1
+    assert '<details class="tidings-column-notes" open' not in page
+    table = page.index('<table class="rows-and-columns">')
+    # before the data: title, description, facets, folded notes — not 24 column notes
+    assert page.count("<dt>", 0, table) == page.count("<dt>", notes, table) <= 30
+    assert len(page[:table].split("<dd>")) - 1 == page[notes:table].count("<dd>")
+    # article texts are cut in the list, whole on the row page
+    article = served.rows("SELECT id, text FROM articles ORDER BY length(text) DESC")[0]
+    assert len(article["text"]) > 400
+    cut = re.findall(r'<span class="tidings-cut">(.*?)…</span>', page, re.DOTALL)
+    assert cut and all(width(html.unescape(c)) <= 120 for c in cut)
+    row = served.client.get(f"/{DATABASE}/articles/{article['id']}").text
+    assert str(escape(article["text"].split("\n")[-1]))[-60:] in row
+    assert 'tidings-cut' not in row
+
+
+def test_sql_editor_opens_on_new_developments(served: Served) -> None:
+    page = served.client.get(f"/{DATABASE}").text
+    [editor] = re.findall(r'<textarea id="sql-editor" name="sql">(.*?)</textarea>', page, re.DOTALL)
+    assert "s.flagged = 1" in editor and "_sqlite_migrations" not in editor
+    assert page.count('id="sql-editor"') == 1
 
 
 def test_source_health_reports_every_source(served: Served) -> None:
@@ -360,11 +479,11 @@ def test_a_pass_can_write_while_datasette_reads(served: Served) -> None:
         writer.execute("BEGIN IMMEDIATE")
         writer.execute(
             "INSERT INTO stories (title_en, first_seen, last_seen, article_count, languages, "
-            "entities, flagged, created_at) VALUES ('Fresh development', "
+            "entities, flagged, created_at, importance) VALUES ('Fresh development', "
             "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '+1 minute'), "
             "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), 1, '[\"en\"]', '[\"BAIC\"]', 1, "
-            "'now'), ('Old development', '2020-01-01T00:00:00+00:00', "
-            "'2020-01-01T00:00:00+00:00', 1, '[\"en\"]', '[\"BAIC\"]', 1, 'then')")
+            "'now', 99), ('Old development', '2020-01-01T00:00:00+00:00', "
+            "'2020-01-01T00:00:00+00:00', 1, '[\"en\"]', '[\"BAIC\"]', 1, 'then', 99)")
         writer.execute("DELETE FROM source_state")
         started = time.monotonic()
         during = served.query("new_developments")  # the writer holds its lock meanwhile
@@ -372,7 +491,7 @@ def test_a_pass_can_write_while_datasette_reads(served: Served) -> None:
         assert "Fresh development" not in {r["headline"] for r in during}
         writer.execute("COMMIT")
         after = served.query("new_developments")
-        assert after[0]["headline"] == "Fresh development"  # newest first
+        assert after[0]["headline"] == "Fresh development"  # the most important first
         assert "Old development" not in {r["headline"] for r in after}  # older than 7 days
         # Without source_state rows, health comes from the fetch log.
         health = served.query("source_health")
@@ -407,12 +526,60 @@ def test_tidings_serve_runs_until_sigterm(tmp_path: Path) -> None:
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
         assert (tmp_path / "news.db").exists()  # created and migrated before serving
+        empty = httpx.get(f"http://127.0.0.1:{port}/{DATABASE}/new_developments.atom")
+        parsed = feedparser.parse(empty.content)  # a quiet week: a valid, empty feed
+        assert empty.status_code == 200 and not parsed.bozo and parsed.entries == []
+        assert parsed.feed.updated
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{port}/-/versions.json", timeout=1)
     finally:
         stop(proc)
+
+
+def test_tidings_serve_answers_the_atom_feed_of_new_developments(served: Served) -> None:
+    """A real `tidings serve` process; the feed parsed by feedparser, entry for entry the
+    new_developments query."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--config",
+                             str(served.config.path), "--port", str(port)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc)
+        response = httpx.get(f"{base}/{DATABASE}/new_developments.atom", timeout=10)
+        rows = httpx.get(f"{base}/{DATABASE}/new_developments.json",
+                         params={"_shape": "array"}, timeout=10).json()
+        page = httpx.get(f"{base}/{DATABASE}/new_developments", timeout=10).text
+    finally:
+        stop(proc)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    parsed = feedparser.parse(response.content)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.version == "atom10"
+    assert parsed.feed.title == "tidings: new developments"
+    assert parsed.feed.link == f"{base}/{DATABASE}/new_developments"
+    assert len(rows) >= 5 and len(parsed.entries) == len(rows)
+    ids = set()
+    for entry, row in zip(parsed.entries, rows, strict=True):  # same order: most important
+        assert entry.title == row["headline"]
+        assert entry.link == row["link"] and entry.link.startswith("http://127.0.0.1:")
+        published = datetime.fromisoformat(row["published_at"])
+        assert datetime(*entry.published_parsed[:6], tzinfo=published.tzinfo) == \
+            published.replace(microsecond=0)
+        assert entry.summary == row["summary"] and len(entry.summary) > 40
+        assert [t.term for t in entry.tags] == json.loads(row["entities"])
+        related = [link.href for link in entry.links if link.rel == "related"]
+        assert related == [f"{base}/{DATABASE}/story_coverage?story_id={row['story_id']}"]
+        if row["follows"] is not None:
+            assert f"Follows: <a href=\"{base}/{DATABASE}/story_coverage?story_id=" \
+                   f"{row['follows']}\">{html.escape(row['follows_headline'], False)}" \
+                   in entry.content[0].value
+        ids.add(entry.id)
+    assert len(ids) == len(rows) and all(i.startswith("tag:tidings,2026:story/") for i in ids)
+    assert 'href="/tidings/new_developments.atom"' in page  # offered beside json and csv
 
 
 # ------------------------------------------------------------------------------ the plugin

@@ -14,18 +14,26 @@ syndicated copy of an EV Wire story, linked with tracking parameters), `autoblog
 (Italian, a sitemap index pointing to a Google News sitemap) and `qiche` (Chinese, a
 listing page; every byte GBK and no charset declared anywhere).
 
-Publication dates are the real ones. `DemoWeb(now=…)` serves only the articles published by
-`now` (all of them by default); `advance(now)` publishes more while running, so a second
-pass can find new articles while unchanged feeds answer 304.
+The articles are written with their real publication dates (2021–2025), and served dated
+relative to the day the web runs: every date moves by the same whole number of days, so
+that the newest article was published a day or so before `today` (by default the real
+today) and their order and spacing stay as written — `tidings demo` shows a recent story
+and old ones. The dates in article URLs (/2025/03/18/…, /news/20250318/…) move with them.
+`truth(today)` and `DemoWeb.truth()` give the ground truth dated the same way.
+`DemoWeb(now=…)` serves only the articles published by `now` (all of them by default);
+`advance(now)` publishes more while running, so a second pass can find new articles while
+unchanged feeds answer 304.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from email.utils import format_datetime
 from functools import cache
 from importlib import resources
@@ -38,7 +46,8 @@ import jinja2
 from pipeline.config import dump_toml
 from pipeline.demo.server import Resource, SiteServer
 
-__all__ = ["DemoArticle", "DemoWeb", "Outlet", "articles", "content_root", "outlets", "truth"]
+__all__ = ["DemoArticle", "DemoWeb", "Outlet", "articles", "content_root", "dated_articles",
+           "outlets", "shift_for", "truth"]
 
 ITALIAN_MONTHS = ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio",
                   "agosto", "settembre", "ottobre", "novembre", "dicembre")
@@ -81,10 +90,45 @@ def content_root() -> Traversable:
     return resources.files("pipeline.demo").joinpath("content")
 
 
-def truth() -> list[dict[str, Any]]:
-    """Ground truth for every article page, from `content/truth.json` (a fresh copy)."""
+def truth(today: date | None = None) -> list[dict[str, Any]]:
+    """Ground truth for every article page, from `content/truth.json` (a fresh copy),
+    dated for `today` as the web serves it (see `shift_for`; default: the real today)."""
     copy: list[dict[str, Any]] = json.loads(json.dumps(_truth()))
+    shift = shift_for(today)
+    written = {a.id: a for a in _articles()}
+    for entry in copy:
+        article = written[entry["id"]]
+        entry["published"] = (article.published + shift).date().isoformat()
+        entry["path"] = _move_path_date(article.path, article.published, shift)
     return copy
+
+
+def shift_for(today: date | None = None) -> timedelta:
+    """The whole number of days every article moves so that the newest one was published
+    on the day before `today` (UTC; default: the real today), at its written time."""
+    today = today or datetime.now(UTC).date()
+    newest = max(a.published for a in _articles()).astimezone(UTC).date()
+    return timedelta(days=(today - timedelta(days=1) - newest).days)
+
+
+def dated_articles(today: date | None = None) -> list[DemoArticle]:
+    """The articles as the web serves them for `today`: dates and URL dates moved by
+    `shift_for(today)`."""
+    shift = shift_for(today)
+    return [dataclasses.replace(a, published=a.published + shift,
+                                path=_move_path_date(a.path, a.published, shift))
+            for a in _articles()]
+
+
+def _move_path_date(path: str, published: datetime, shift: timedelta) -> str:
+    """`path` with the publication date written in it (2021/08/04, 20210804, 2021-08-04)
+    moved by `shift`."""
+    old, new = published.date(), (published + shift).date()
+    for fmt in ("%Y/%m/%d", "%Y%m%d", "%Y-%m-%d"):
+        written = old.strftime(fmt)
+        if re.search(rf"(?<!\d){re.escape(written)}(?!\d)", path):
+            return path.replace(written, new.strftime(fmt), 1)
+    return path
 
 
 @cache
@@ -187,11 +231,18 @@ class DemoWeb:
             feed = web.server("evwire").url("/feed.xml")
     """
 
-    def __init__(self, now: datetime | None = None) -> None:
-        self.now = _aware(now) if now is not None else datetime.now(UTC).replace(microsecond=0)
+    def __init__(self, now: datetime | None = None, *, today: date | None = None) -> None:
+        """`today`: the day the articles are dated for (default: the real today); `now`:
+        the web's clock, which hides later articles (default: the real time, or noon
+        UTC of `today` when that is given)."""
+        real = datetime.now(UTC).replace(microsecond=0)
+        self.today = today or real.date()
+        if now is None:
+            now = real if today is None else datetime.combine(today, time(12), UTC)
+        self.now = _aware(now)
         self.outlets: list[Outlet] = outlets()
         self._outlet_data = {o["name"]: o for o in _outlet_data()}
-        self._articles = articles()
+        self._articles = dated_articles(self.today)
         self._servers: dict[str, SiteServer] = {o.name: SiteServer() for o in self.outlets}
         self._started = False
 
@@ -229,7 +280,7 @@ class DemoWeb:
         self.now = _aware(now)
         if self._started:
             self._publish()
-        return [t for t in truth() if (t["id"] in before) != self._visible_id(t["id"])]
+        return [t for t in self.truth() if (t["id"] in before) != self._visible_id(t["id"])]
 
     # -- what it offers -----------------------------------------------------------------------
 
@@ -256,9 +307,13 @@ class DemoWeb:
                 return self.url(a.outlet, a.path)
         raise KeyError(f"no article {article_id!r}")
 
+    def truth(self) -> list[dict[str, Any]]:
+        """The ground truth of every article, dated as this web serves it."""
+        return truth(self.today)
+
     def published(self) -> list[dict[str, Any]]:
         """The truth entries of the articles served at `now`."""
-        return [t for t in truth() if self._visible_id(t["id"])]
+        return [t for t in self.truth() if self._visible_id(t["id"])]
 
     def sources(self) -> list[dict[str, str]]:
         """`[[sources]]` tables for a tidings config pointing at this web."""
@@ -284,7 +339,7 @@ class DemoWeb:
         visible = [a for a in self._articles if a.published <= self.now]
         for name, server in self._servers.items():
             routes = dict(_render_outlet(self._outlet_data[name], visible, self._servers,
-                                         self.now))
+                                         self.now, self._articles))
             for path in server.paths:
                 if path not in routes:
                     server.remove(path)
@@ -293,7 +348,8 @@ class DemoWeb:
 
 
 def _render_outlet(outlet: dict[str, Any], visible: list[DemoArticle],
-                   servers: dict[str, SiteServer], now: datetime) -> Iterator[tuple[str, Resource]]:
+                   servers: dict[str, SiteServer], now: datetime,
+                   every: list[DemoArticle]) -> Iterator[tuple[str, Resource]]:
     name = outlet["name"]
     base = servers[name].base_url
     directory = content_root().joinpath("outlets", name)
@@ -304,7 +360,7 @@ def _render_outlet(outlet: dict[str, Any], visible: list[DemoArticle],
     html_type = outlet["content_type"]
     categories = {c["slug"]: c for c in outlet.get("categories", [])}
     by_id = {a.id: a for a in visible}
-    all_by_id = {a.id: a for a in _articles()}
+    all_by_id = {a.id: a for a in every}
 
     def view(a: DemoArticle) -> SimpleNamespace:
         own_url = base + a.path
