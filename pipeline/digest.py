@@ -19,7 +19,6 @@ every article. Every time is shown in `digest.timezone`, with its abbreviation.
 from __future__ import annotations
 
 import email.policy
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ import jinja2
 from . import textwidth
 from .config import Config, DigestConfig
 from .errors import DigestError
+from .models import DigestRow, parse_time
 from .store import Store
 from .summary import summarize
 
@@ -133,14 +133,13 @@ def run_digest(config: Config, store: Store, *, since: timedelta | None, output:
     now = _aware(now or datetime.now(UTC))
     start = now - (since or config.digest.since)
     window = f"the last {_interval_text(since or config.digest.since)}"
-    last = store.last_digest()
-    if since is None and last is not None:
-        # the default window reaches back to the last digest sent, so the stories of a day
-        # whose digest failed or was missed go out with the next one
-        previous = _parse_time(last["created_at"])
-        if previous < start:
-            when = _local(previous, _zone(config.digest.timezone))
-            start, window = previous, f"since the last digest ({when})"
+    last_sent = store.last_digest_at()
+    previous = parse_time(last_sent)
+    # the default window reaches back to the last digest sent, so the stories of a day
+    # whose digest failed or was missed go out with the next one
+    if since is None and previous is not None and previous < start:
+        when = _local(previous, _zone(config.digest.timezone))
+        start, window = previous, f"since the last digest ({when})"
     threshold = start.astimezone(UTC).replace(microsecond=0).isoformat()
     rows = store.digest_stories(since=threshold)
     watch_order = [w.name for w in config.watch]
@@ -163,7 +162,8 @@ def run_digest(config: Config, store: Store, *, since: timedelta | None, output:
         return DigestResult(count, message, output, False, None, _sentence(what, notes))
 
     if count == 0 and not config.digest.send_empty:
-        since_last = f" (last digest sent {last['sent_at']})" if last else ""
+        since_last = (f" (last digest sent {_local(previous, _zone(config.digest.timezone))})"
+                      if previous else "")
         notes.append(f"nothing new to send{since_last}; an empty digest is not sent "
                      "unless digest.send_empty = true")
         return DigestResult(0, message, output, False, None, _sentence(what, notes))
@@ -187,53 +187,49 @@ def message_bytes(message: EmailMessage) -> bytes:
 
 
 # ------------------------------------------------------------------------------ selection
-def stories_from_rows(rows: Sequence[dict[str, Any]], *,
+def stories_from_rows(rows: Sequence[DigestRow], *,
                       watch_order: Sequence[str] = ()) -> list[DigestStory]:
     """Turn the store's digest rows (`Store.digest_stories`) into `DigestStory`s, most
     important first (`order_stories`). Entities are put in watchlist order. Pure."""
     rank = {name: i for i, name in enumerate(watch_order)}
     out: list[DigestStory] = []
     for row in rows:
-        lead = row.get("lead") or {}
-        articles = [DigestArticle(url=a["url"], source=a["source"], lang=a.get("lang") or "",
-                                  title=_oneline(a.get("title") or a.get("title_en") or a["url"]),
-                                  duplicate=a.get("duplicate_of") is not None)
-                    for a in row.get("articles", [])]
-        lang = (lead.get("lang") or "").lower()
+        story, lead = row.story, row.lead
+        articles = [DigestArticle(url=a.url, source=a.source, lang=a.lang,
+                                  title=_oneline(a.title or a.title_en or a.url),
+                                  duplicate=a.duplicate_of is not None)
+                    for a in row.articles]
+        lang = (lead.lang if lead else "").lower()
         english_lead = lang.split("-")[0] == "en" or not lang
-        text_en = lead.get("text_en") or ""
-        title = _oneline(lead.get("title") or "")
-        title_en = _oneline(lead.get("title_en") or "")
-        headline = _oneline(row.get("title_en") or "") or title_en or title or "(untitled)"
+        text_en = (lead.text_en if lead else None) or ""
+        title = _oneline(lead.title if lead else "")
+        title_en = _oneline((lead.title_en if lead else None) or "")
+        headline = _oneline(story.title_en) or title_en or title or "(untitled)"
         original = None
         if not english_lead and title_en and title and title != headline:
             original = title
+        text = lead.text if lead else ""
         if english_lead:
-            summary, pending = summarize(lead.get("text") or "", "en"), False
+            summary, pending = summarize(text, "en"), False
         elif text_en:
             summary, pending = summarize(text_en, "en"), False
         else:
-            summary, pending = summarize(lead.get("text") or "", lang), True
-        entities = _as_list(row.get("entities"))
-        entities.sort(key=lambda e: (rank.get(e, len(rank)), e))
+            summary, pending = summarize(text, lang), True
+        entities = sorted(story.entities, key=lambda e: (rank.get(e, len(rank)), e))
         follows = None
-        if row.get("follows") is not None:
+        if row.follows is not None:
             follows = DigestFollow(
-                id=int(row["follows"]),
-                headline=_oneline(row.get("follows_title") or "") or f"story {row['follows']}",
-                published=_maybe_time(row.get("follows_published_at")),
-                url=row.get("follows_url"))
-        importance = row.get("importance")
+                id=row.follows.id,
+                headline=_oneline(row.follows.title_en) or f"story {row.follows.id}",
+                published=parse_time(row.follows.published_at), url=row.follows.url)
         out.append(DigestStory(
-            id=int(row["id"]), headline=headline, original_headline=original, lang=lang,
+            id=story.id, headline=headline, original_headline=original, lang=lang,
             summary=summary, translation_pending=pending,
-            first_seen=_parse_time(row["first_seen"]),
-            entities=entities, languages=sorted(_as_list(row.get("languages"))),
-            articles=articles,
-            published=_maybe_time(row.get("published_at")) or _maybe_time(
-                lead.get("published_at")),
-            importance=float(importance) if importance is not None else None,
-            follows=follows))
+            first_seen=parse_time(story.first_seen) or datetime.now(UTC),
+            entities=entities, languages=sorted(story.languages), articles=articles,
+            published=parse_time(story.published_at) or parse_time(
+                lead.published_at if lead else None),
+            importance=story.importance, follows=follows))
     return order_stories(out)
 
 
@@ -401,31 +397,6 @@ def _local_date(dt: datetime, tz: Any) -> str:
 
 def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _parse_time(value: str | None) -> datetime:
-    try:
-        return _aware(datetime.fromisoformat(str(value)))
-    except ValueError:
-        return datetime.fromtimestamp(0, UTC)
-
-
-def _maybe_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return _aware(datetime.fromisoformat(str(value)))
-    except ValueError:
-        return None
-
-
-def _as_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return [value]
-    return [str(v) for v in value or []]
 
 
 def _oneline(text: str) -> str:

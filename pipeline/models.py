@@ -199,6 +199,30 @@ class StoryRow:
     entities: list[str]
     flagged: bool
     digest_id: int | None = None
+    published_at: str | None = None  # earliest publication of its articles, else first_seen
+    importance: float | None = None
+    follows: int | None = None  # the earlier story this one continues
+    lead_article_id: int | None = None
+
+
+@dataclass(slots=True)
+class FollowedStory:
+    """The earlier story a story follows, as the digest links it."""
+
+    id: int
+    title_en: str
+    published_at: str | None
+    url: str | None  # its lead article
+
+
+@dataclass(slots=True)
+class DigestRow:
+    """A flagged story not yet sent, with what its digest card shows."""
+
+    story: StoryRow
+    lead: Article | None
+    articles: list[Article]  # oldest first
+    follows: FollowedStory | None = None
 
 
 @dataclass(slots=True)

@@ -12,18 +12,18 @@ import re
 from dataclasses import dataclass
 
 from .config import TopicConfig, WatchConfig
+from .han import HAN
 from .models import Article
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_HAS_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 def _pattern(terms: tuple[str, ...], *, plural: bool) -> re.Pattern[str] | None:
     """One regex for a list of terms: Latin ones inside a single pair of word-boundary
     lookarounds (one per term would cost ~6× more on long texts), Chinese ones bare."""
     ordered = sorted(set(terms), key=len, reverse=True)
-    latin = [re.escape(t).replace(r"\ ", r"\s+") for t in ordered if not _HAS_CJK.search(t)]
-    cjk = [re.escape(t) for t in ordered if _HAS_CJK.search(t)]
+    latin = [re.escape(t).replace(r"\ ", r"\s+") for t in ordered if not HAN.search(t)]
+    cjk = [re.escape(t) for t in ordered if HAN.search(t)]
     parts = []
     if latin:
         suffix = r"(?:s|es)?" if plural else ""

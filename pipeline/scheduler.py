@@ -116,7 +116,7 @@ class Daemon:
         store = Store.open(self.config.store.path)
         try:
             states = {s.name: store.source_state(s.name) for s in self.config.sources}
-            last_sent = parse_time(store.last_digest_sent_at())
+            last_sent = parse_time(store.last_digest_at())
         finally:
             store.close()
         for source in self.config.sources:

@@ -25,7 +25,16 @@ from sqlite_utils import Database
 
 from . import fts, migrations
 from .errors import StoreError
-from .models import Article, Link, SourceState, StoryRow, parse_time, utcnow
+from .models import (
+    Article,
+    DigestRow,
+    FollowedStory,
+    Link,
+    SourceState,
+    StoryRow,
+    parse_time,
+    utcnow,
+)
 from .stories import Candidate, Fingerprint, Placement
 
 BUSY_TIMEOUT_MS = 30_000
@@ -395,8 +404,7 @@ class Store:
     def stories(self, *, flagged: bool = False, since: str | None = None,
                 limit: int = 200) -> list[StoryRow]:
         """Stories, newest first (optionally only flagged ones, or seen since `since`)."""
-        sql = ("SELECT id, title_en, first_seen, last_seen, article_count, languages, entities, "
-               "flagged, digest_id FROM stories WHERE 1 = 1")
+        sql = f"SELECT {STORY_COLUMNS} FROM stories WHERE 1 = 1"
         params: list[Any] = []
         if flagged:
             sql += " AND flagged = 1"
@@ -407,9 +415,8 @@ class Store:
         return [_story_row(r) for r in self.db.execute(sql, [*params, limit]).fetchall()]
 
     def story(self, story_id: int) -> StoryRow | None:
-        row = self.db.execute(
-            "SELECT id, title_en, first_seen, last_seen, article_count, languages, entities, "
-            "flagged, digest_id FROM stories WHERE id = ?", [story_id]).fetchone()
+        row = self.db.execute(f"SELECT {STORY_COLUMNS} FROM stories WHERE id = ?",
+                              [story_id]).fetchone()
         return _story_row(row) if row else None
 
     def pending_translation_by_language(self) -> dict[str, int]:
@@ -432,49 +439,41 @@ class Store:
         }
 
     # ---------------------------------------------------------------- digest
-    def digest_stories(self, *, since: str, limit: int = 500) -> list[dict[str, Any]]:
+    def digest_stories(self, *, since: str, limit: int = 500) -> list[DigestRow]:
         """Flagged stories no sent digest carried yet, seen at or after `since` (ISO 8601,
         UTC; `last_seen`: first seen then, or joined by an article then), most important
-        first. With published_at, importance, follows (and the followed story's
-        follows_title, follows_published_at, follows_url).
-        Each row has its lead article (`lead`: title, title_en, text, text_en, lang,
-        translation_status) and every article of the story (`articles`: url, source, lang,
-        title, title_en, duplicate_of), oldest first."""
-        cur = self.db.execute(
-            "SELECT id, title_en, first_seen, last_seen, article_count, languages, entities, "
-            "lead_article_id, published_at, importance, follows, follows_evidence, "
-            "(SELECT f.title_en FROM stories f WHERE f.id = stories.follows) AS follows_title, "
-            "(SELECT COALESCE(f.published_at, f.first_seen) FROM stories f "
-            " WHERE f.id = stories.follows) AS follows_published_at, "
-            "(SELECT a.url FROM stories f JOIN articles a ON a.id = f.lead_article_id "
-            " WHERE f.id = stories.follows) AS follows_url "
-            "FROM stories WHERE flagged = 1 AND digest_id IS NULL "
+        first, each with its lead article, all its articles (oldest first) and the story
+        it follows."""
+        stories = [_story_row(r) for r in self.db.execute(
+            f"SELECT {STORY_COLUMNS} FROM stories WHERE flagged = 1 AND digest_id IS NULL "
             "AND last_seen >= ? ORDER BY importance IS NULL, importance DESC, first_seen DESC, "
-            "id DESC LIMIT ?", [since, limit])
-        cols = [d[0] for d in cur.description]
-        rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-        if not rows:
+            "id DESC LIMIT ?", [since, limit]).fetchall()]
+        if not stories:
             return []
-        marks = ",".join("?" * len(rows))
+        marks = ",".join("?" * len(stories))
         cur = self.db.execute(
-            "SELECT id, story_id, url, source, lang, title, title_en, text, text_en, "
-            "translation_status, duplicate_of, published_at, fetched_at FROM articles "
-            f"WHERE story_id IN ({marks}) ORDER BY COALESCE(published_at, fetched_at), id",
-            [r["id"] for r in rows])
-        acols = [d[0] for d in cur.description]
-        by_story: dict[int, list[dict[str, Any]]] = {}
+            f"SELECT * FROM articles WHERE story_id IN ({marks}) "
+            "ORDER BY COALESCE(published_at, fetched_at), id", [s.id for s in stories])
+        cols = [d[0] for d in cur.description]
+        by_story: dict[int, list[Article]] = {}
         for r in cur.fetchall():
-            article = dict(zip(acols, r, strict=True))
-            by_story.setdefault(article["story_id"], []).append(article)
-        for row in rows:
-            row["languages"] = json.loads(row["languages"] or "[]")
-            row["entities"] = json.loads(row["entities"] or "[]")
-            articles = by_story.get(row["id"], [])
-            lead = next((a for a in articles if a["id"] == row["lead_article_id"]), None)
-            row["lead"] = lead or (articles[0] if articles else None)
-            row["articles"] = [{k: a[k] for k in ("url", "source", "lang", "title", "title_en",
-                                                  "duplicate_of")} for a in articles]
-        return rows
+            article = _article_from_row(dict(zip(cols, r, strict=True)))
+            by_story.setdefault(article.story_id or 0, []).append(article)
+        out = []
+        for story in stories:
+            articles = by_story.get(story.id, [])
+            lead = next((a for a in articles if a.id == story.lead_article_id),
+                        articles[0] if articles else None)
+            out.append(DigestRow(story, lead, articles,
+                                 self._followed(story.follows) if story.follows else None))
+        return out
+
+    def _followed(self, story_id: int) -> FollowedStory | None:
+        row = self.db.execute(
+            "SELECT s.id, s.title_en, COALESCE(s.published_at, s.first_seen), a.url "
+            "FROM stories s LEFT JOIN articles a ON a.id = s.lead_article_id WHERE s.id = ?",
+            [story_id]).fetchone()
+        return FollowedStory(row[0], row[1] or "", row[2], row[3]) if row else None
 
     def record_digest(self, story_ids: list[int], *, created_at: str, sent_at: str,
                       recipients: list[str], message_id: str) -> int:
@@ -493,23 +492,22 @@ class Store:
                     f"({','.join('?' * len(chunk))})", [digest_id, *chunk])
         return digest_id
 
-    def last_digest_sent_at(self) -> str | None:
-        """When the last digest was sent (ISO 8601), or None."""
-        value = self.db.execute("SELECT MAX(sent_at) FROM digests").fetchone()[0]
-        return str(value) if value else None
+    def last_digest_at(self) -> str | None:
+        """When the last digest that was sent was made (ISO 8601), or None."""
+        value = self.db.execute("SELECT created_at FROM digests WHERE sent_at IS NOT NULL "
+                                "ORDER BY created_at DESC, id DESC LIMIT 1").fetchone()
+        return str(value[0]) if value else None
 
-    def last_digest(self) -> dict[str, Any] | None:
-        """The most recently sent digest, or None."""
-        cur = self.db.execute("SELECT * FROM digests WHERE sent_at IS NOT NULL "
-                              "ORDER BY sent_at DESC, id DESC LIMIT 1")
-        row = cur.fetchone()
-        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+STORY_COLUMNS = ("id, title_en, first_seen, last_seen, article_count, languages, entities, "
+                 "flagged, digest_id, published_at, importance, follows, lead_article_id")
 
 
 def _story_row(r: Any) -> StoryRow:
     return StoryRow(id=r[0], title_en=r[1] or "", first_seen=r[2], last_seen=r[3],
                     article_count=r[4], languages=json.loads(r[5] or "[]"),
-                    entities=json.loads(r[6] or "[]"), flagged=bool(r[7]), digest_id=r[8])
+                    entities=json.loads(r[6] or "[]"), flagged=bool(r[7]), digest_id=r[8],
+                    published_at=r[9], importance=r[10], follows=r[11], lead_article_id=r[12])
 
 
 def _article_from_row(row: dict[str, Any]) -> Article:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from . import han
 from .sentences import split_paragraphs, split_sentences
 
 __all__ = ["SUMMARY_CHARS", "SUMMARY_SENTENCES", "is_boilerplate", "strip_dateline",
@@ -27,7 +28,7 @@ SUMMARY_CHARS = 360
 #: Only the start of a text is read: the lead is there, and a page may send megabytes.
 HEAD_CHARS = 20_000
 
-_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff]")
+_CJK_CHAR = re.compile(f"[{han.RANGES}\u3040-\u30ff]")  # Han and kana
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _STOPWORDS = frozenset({
     "the", "and", "for", "but", "not", "are", "was", "were", "has", "have", "had", "this",

@@ -15,10 +15,14 @@ from collections.abc import Iterator
 
 import wcwidth
 
+from . import han
+
 __all__ = ["truncate", "width", "wrap"]
 
-_CJK = "\u2e80-\u2fff\u3000-\u30ff\u3100-\u312f\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff" \
-       "\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ffff"
+#: Wide scripts a line may break between any two characters of: Han, and the radicals,
+#: punctuation, kana, bopomofo, Hangul and full-width forms written beside it.
+_CJK = han.RANGES + "\u2e80-\u2fff\u3000-\u30ff\u3100-\u312f\u3190-\u31ff\uac00-\ud7af" \
+    "\uff00-\uffef"
 #: Characters no line may start with (closing punctuation, CJK and Latin).
 _NO_START = "，。、；：！？）」』》】〉”’・…‥ー々ゝゞ〕｝］,.;:!?)]}%％"
 #: Characters no line may end with (opening punctuation).

@@ -41,12 +41,12 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-from pipeline import feed, fts, summary, textwidth
+from pipeline import feed, fts, han, summary, textwidth
 
 DATABASE = "tidings"
 #: Highlight marks of snippets in the search query (kept by `plain`).
 MARK_START, MARK_END = "\u00ab", "\u00bb"  # « »
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+_CJK = han.RANGES
 _TOKEN = f"{MARK_START}?[{_CJK}]{{1,2}}{MARK_END}?"
 # A run of the search form: CJK bigrams (the first may be a lone character) joined by
 # single spaces, some highlighted; "小米 米汽 汽车" is "小米汽车" written as bigrams.
