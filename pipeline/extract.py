@@ -14,7 +14,7 @@ import trafilatura
 from .dedup import canonical_url, content_hash
 from .errors import ExtractError
 from .han import HAN
-from .models import Article, Page, iso_utc
+from .models import Article, Page, iso_utc, utcnow
 
 
 def text_size(text: str) -> int:
@@ -43,7 +43,10 @@ def extract(page: Page, *, min_chars: int = 120) -> Article:
     meta: dict[str, str | None] = {key: getattr(doc, key, None)
                                    for key in ("title", "date", "url", "author")}
     title = (meta["title"] or _html_title(page.text) or page.hint_title or "").strip()
-    published = iso_utc(meta["date"]) or page.hint_published
+    published = iso_utc(meta["date"]) or iso_utc(page.hint_published)
+    now = utcnow()
+    if published is not None and published > now:  # a date in the future is not trusted
+        published = now
     return Article(
         url=canonical_url(page.final_url, meta["url"]),
         fetched_url=page.url,
@@ -52,6 +55,7 @@ def extract(page: Page, *, min_chars: int = 120) -> Article:
         text=text,
         author=(meta["author"] or None),
         published_at=published,
+        fetched_at=now,
         content_hash=content_hash(text),
     )
 

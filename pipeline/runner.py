@@ -4,7 +4,7 @@ The stage order is written once, here: `Preparer.__call__` runs the pure stages 
 `Pass._article` the rest, in this order:
 
     fetch → extract → language → translation status → relevance → fingerprint
-          → place (stories.place) → flag (stories.flag_now) → store
+          → place, flag, store, follows, importance (`StoryStage.save`)
     and, once the pass has stored its articles: translate (batched across them)
 
 HTTP runs in an asyncio loop (sources and hosts concurrently, one host politely). The pure
@@ -39,6 +39,7 @@ from .models import Article, Fate, Link, Page, PassReport, ReportedError
 from .packages import list_packages
 from .relevance import Matcher
 from .store import Store
+from .storystage import StoryStage
 from .translate import Progress, TranslationStages, TranslatorKeeper, translation_status
 from .workers import WorkerPool
 
@@ -98,6 +99,7 @@ class Pass:
         self.stop = stop or threading.Event()
         self.report = PassReport(sources=len(sources))
         self.preparer = Preparer(config)
+        self.story_stage = StoryStage(config, store)
         self._pool, self._own_pool = pool, False  # a pool given is kept, not closed
         self._pages = self._announced = 0  # pages prepared; article links waiting this pass
         self._records: list[FetchRecord] = []
@@ -253,18 +255,11 @@ class Pass:
         if known is not None:
             self.store.finish_link(link.url, "done", article_id=known)
             return self.report.count(Fate.KNOWN)
-        candidates = self.store.candidates(
-            keys, around=article.published_at or article.fetched_at,
-            window_days=self.config.stories.window_days, per_key=stories.key_weights())
-        placement = stories.place(article, fingerprint, candidates, self.config.stories)
-        story = self.store.story(placement.story_id) if placement.story_id else None
-        flag = stories.flag_now(article, placement, story)
-        saved = self.store.save_article(article, placement, fingerprint, keys, flag=flag,
-                                        link_url=link.url)
+        saved = self.story_stage.save(article, fingerprint, keys, link_url=link.url)
         if saved.article.translation_status == "pending" and saved.article.id is not None:
             self._stored.append(saved.article.id)
         fate = Fate.NEW if saved.article.duplicate_of is None else Fate.DUPLICATE
-        return self.report.count(fate, new_story=saved.new_story, flagged=flag)
+        return self.report.count(fate, new_story=saved.new_story, flagged=saved.flagged_now)
 
     async def _translate(self) -> None:
         if not self._stored or self.translators is None:

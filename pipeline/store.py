@@ -25,6 +25,7 @@ from sqlite_utils import Database
 
 from . import fts, migrations
 from .errors import StoreError
+from .follows import FollowHit
 from .models import (
     Article,
     DigestRow,
@@ -269,14 +270,16 @@ class Store:
                                 [story_id]).fetchone()
         langs = sorted(set(json.loads(story[1])) | ({article.lang} if article.lang else set()))
         entities = sorted(set(json.loads(story[0])) | set(article.entities))
-        count = self.db.execute("SELECT COUNT(*) FROM articles WHERE story_id = ?",
-                                [story_id]).fetchone()[0]
+        count, published = self.db.execute(
+            "SELECT COUNT(*), MIN(published_at) FROM articles WHERE story_id = ?",
+            [story_id]).fetchone()
         self.db.execute(
             "UPDATE stories SET last_seen = MAX(last_seen, ?), article_count = ?, languages = ?, "
             "entities = ?, flagged = MAX(flagged, ?), "
-            "lead_article_id = COALESCE(lead_article_id, ?) WHERE id = ?",
+            "lead_article_id = COALESCE(lead_article_id, ?), "
+            "published_at = COALESCE(?, first_seen) WHERE id = ?",
             [article.fetched_at, count, json.dumps(langs), json.dumps(entities, ensure_ascii=False),
-             1 if flag else 0, article.id if lead else None, story_id])
+             1 if flag else 0, article.id if lead else None, published, story_id])
 
     @staticmethod
     def _article_row(a: Article) -> dict[str, Any]:
@@ -418,6 +421,58 @@ class Store:
         row = self.db.execute(f"SELECT {STORY_COLUMNS} FROM stories WHERE id = ?",
                               [story_id]).fetchone()
         return _story_row(row) if row else None
+
+    def follow_hits(self, keys: list[str], *, before: str, story_id: int,
+                    per_key: int = 20) -> list[FollowHit]:
+        """Earlier stories (than `before`, other than `story_id`) whose articles carry one
+        of the follow `keys`, the newest `per_key` per key, with the keys they share."""
+        hits: dict[int, FollowHit] = {}
+        for key in dict.fromkeys(keys):
+            for other, published in self.db.execute(
+                    "SELECT a.story_id, COALESCE(s.published_at, s.first_seen) FROM article_keys k "
+                    "JOIN articles a ON a.id = k.article_id JOIN stories s ON s.id = a.story_id "
+                    "WHERE k.key = ? AND k.seen_at < ? AND a.story_id != ? "
+                    "ORDER BY k.seen_at DESC LIMIT ?", [key, before, story_id, per_key]):
+                hits.setdefault(other, FollowHit(other, published)).keys.add(key)
+        return list(hits.values())
+
+    def follow_keys_of(self, story_id: int) -> list[str]:
+        """The follow keys the articles of a story carry."""
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT k.key FROM articles a JOIN article_keys k ON k.article_id = a.id "
+            "WHERE a.story_id = ? AND k.key LIKE 'follow:%'", [story_id])]
+
+    def later_stories(self, keys: list[str], *, after: str, story_id: int,
+                      per_key: int = 20) -> list[int]:
+        """Stories (other than `story_id`) whose articles carry one of `keys`, seen after
+        `after`: they may continue the story just placed."""
+        found: dict[int, None] = {}
+        for key in dict.fromkeys(keys):
+            for (other,) in self.db.execute(
+                    "SELECT a.story_id FROM article_keys k JOIN articles a ON a.id = k.article_id "
+                    "WHERE k.key = ? AND k.seen_at > ? AND a.story_id != ? "
+                    "ORDER BY k.seen_at LIMIT ?",
+                    [key, after, story_id, per_key]):
+                found[other] = None
+        return list(found)
+
+    def set_follows(self, story_id: int, follows: int, evidence: dict[str, Any]) -> None:
+        with self._write():
+            self.db.execute("UPDATE stories SET follows = ?, follows_evidence = ? WHERE id = ?",
+                            [follows, json.dumps(evidence, ensure_ascii=False), story_id])
+
+    def story_reach(self, story_id: int) -> tuple[int, int, str]:
+        """(distinct outlets, distinct languages, its lead article's original headline)."""
+        row = self.db.execute(
+            "SELECT COUNT(DISTINCT a.source), COUNT(DISTINCT a.lang), "
+            "(SELECT l.title FROM articles l WHERE l.id = s.lead_article_id) "
+            "FROM stories s JOIN articles a ON a.story_id = s.id WHERE s.id = ?",
+            [story_id]).fetchone()
+        return int(row[0] or 0), int(row[1] or 0), str(row[2] or "")
+
+    def set_importance(self, story_id: int, value: float) -> None:
+        with self._write():
+            self.db.execute("UPDATE stories SET importance = ? WHERE id = ?", [value, story_id])
 
     def pending_translation_by_language(self) -> dict[str, int]:
         """How many articles wait for a translation package, per language."""

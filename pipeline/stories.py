@@ -396,13 +396,24 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
     return p
 
 
-def flag_now(article: Article, placement: Placement, story: StoryRow | None) -> bool:
+def flag_now(article: Article, placement: Placement, story: StoryRow | None,
+             config: StoriesConfig) -> bool:
     """Whether saving `article` flags its story: an original (not a repeat), relevant
-    article that starts a story, or joins one not flagged yet. A flagged story is never
-    flagged again, so later coverage does not return it to the digest."""
+    article that starts a story, or joins one not flagged yet, when the story is fresh —
+    published no more than `fresh_days` before it was first seen here, so a first pass
+    over an archive does not flag old news. A flagged story is never flagged again, so
+    later coverage does not return it to the digest."""
     if placement.duplicate_of is not None or not article.relevant:
         return False
-    return story is None or not story.flagged
+    if story is not None and story.flagged:
+        return False
+    first_seen = parse_time(story.first_seen if story else article.fetched_at)
+    times = [parse_time(t) for t in (article.published_at,
+                                     story.published_at if story else None)]
+    published = min((t for t in times if t is not None), default=first_seen)
+    if first_seen is None or published is None:
+        return True
+    return (first_seen - published).total_seconds() <= config.fresh_days * 86400
 
 
 def place(article: Article, fp: Fingerprint, candidates: list[Candidate],

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -101,12 +103,51 @@ def test_chinese_coverage_is_linked_where_numbers_and_names_allow(demo_store: di
     assert tp / actual >= 0.85
 
 
-def test_flags_go_to_relevant_stories_only_once(demo_store: dict[str, Any]) -> None:
+def _fresh(item: dict[str, Any], days: float = 7) -> bool:
+    """Published (the demo dates its web from today) within `days` of being seen now."""
+    published = datetime.fromisoformat(item["published"]).replace(tzinfo=UTC)
+    return datetime.now(UTC) - published <= timedelta(days=days + 1)  # the day is whole
+
+
+def test_flags_go_to_fresh_relevant_stories_only_once(demo_store: dict[str, Any]) -> None:
+    """A first pass over a web dated years back flags only what is recent and relevant
+    (stories.fresh_days, 7 by default); the older relevant stories are stored unflagged."""
     by_story: dict[int, list[dict[str, Any]]] = {}
     for item in truth():
         by_story.setdefault(stored(demo_store, item["id"])["story_id"], []).append(item)
     for story_id, items in by_story.items():
         flagged = demo_store["stories"][story_id]["flagged"]
-        assert bool(flagged) == any(i["relevant"] for i in items), [i["id"] for i in items]
-    relevant_events = {i["story"] for i in truth() if i["relevant"]}
-    assert demo_store["report"].flagged >= len(relevant_events)
+        expected = any(i["relevant"] and _fresh(i) for i in items)
+        assert bool(flagged) == expected, [i["id"] for i in items]
+    assert any(i["relevant"] and not _fresh(i) for i in truth())  # old news was there
+    fresh_events = {i["story"] for i in truth() if i["relevant"] and _fresh(i)}
+    assert 1 <= demo_store["report"].flagged and len(fresh_events) >= 1
+
+
+def test_stories_carry_their_publication_date(demo_store: dict[str, Any]) -> None:
+    for item in truth():
+        story = demo_store["stories"][stored(demo_store, item["id"])["story_id"]]
+        assert story["published_at"][:10] <= item["published"]
+
+
+def test_follow_ups_point_to_the_story_they_continue(demo_store: dict[str, Any]) -> None:
+    """The demo's follow-ups (battery plant trial production → the plant agreed a year
+    before; the 100,000th SU7 → the SU7 launch) link the earlier story; no other story,
+    such as a second story of the same company, follows anything."""
+    story_of = {i["id"]: stored(demo_store, i["id"])["story_id"] for i in truth()}
+    stories_of_event: dict[str, set[int]] = {}
+    for item in truth():
+        stories_of_event.setdefault(item["story"], set()).add(story_of[item["id"]])
+    linked = 0
+    for story_id, row in demo_store["stories"].items():
+        events = {i["story"] for i in truth() if story_of[i["id"]] == story_id}
+        expected = {i["follows"] for i in truth() if i["story"] in events and i["follows"]}
+        if not expected:
+            assert row["follows"] is None, (events, row["follows"], row["follows_evidence"])
+            continue
+        if row["follows"] is not None:
+            linked += 1
+            [event] = expected
+            assert row["follows"] in stories_of_event[event], (events, row["follows"])
+            assert "shared_subjects" in json.loads(row["follows_evidence"])
+    assert linked >= len({i["follows"] for i in truth() if i["follows"]})

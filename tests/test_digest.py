@@ -135,7 +135,7 @@ def add(store: Store, config: Config, *, url: str, title: str, text: str, lang: 
     else:
         placement = stories.Placement(story_id=join, evidence={"signal": "test"})
     story = store.story(placement.story_id) if placement.story_id else None
-    flag = stories.flag_now(article, placement, story)
+    flag = stories.flag_now(article, placement, story, config.stories)
     return store.save_article(article, placement, fp, keys, flag=flag).article
 
 

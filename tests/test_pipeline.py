@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -182,7 +184,8 @@ def test_a_held_lock_makes_a_second_run_exit_0_doing_nothing(tmp_path: Path, see
 
 def test_stories_command_lists_flagged_stories(tmp_path: Path, seed_site) -> None:
     cfg = write_config(tmp_path, [{"name": "seeds", "url": seed_site.url("/feed.xml"),
-                                   "kind": "feed"}])
+                                   "kind": "feed"}],
+                       stories={"fresh_days": 36500})  # the seeds are years old
     tidings("run", "--config", str(cfg))
     result = tidings("stories", "--flagged", "--since", "7d", "--config", str(cfg))
     assert result.code == 0, result.stderr
@@ -330,3 +333,40 @@ def test_config_before_the_command_and_backoff_named_then_forced(tmp_path: Path)
         assert server.count("/feed.xml") == 2 and forced.json()["skipped"] == []
     finally:
         server.stop()
+
+
+def test_a_first_pass_over_old_news_flags_only_the_recent_story(tmp_path: Path) -> None:
+    """Freshness (DESIGN.md): a feed whose items are years old flags nothing old; the
+    relevant story published yesterday is flagged, and the digest shows its date."""
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    server = SiteServer().start()
+    try:
+        old = seed_page("001")  # dated 2021-08-03
+        recent = seed_page("000").replace(b"2024-03-13T08:00:00", f"{yesterday}T08:00:00"
+                                          .encode())
+        server.add("/old.html", Resource(old))
+        server.add("/recent.html", Resource(recent))
+        items = "".join(f"<item><title>t</title><link>{server.url(p)}</link></item>"
+                        for p in ("/old.html", "/recent.html"))
+        server.add("/feed.xml", Resource(f"<rss version='2.0'><channel><title>n</title>{items}"
+                                         "</channel></rss>".encode(),
+                                         content_type="application/rss+xml"))
+        cfg = write_config(tmp_path, [{"name": "news", "url": server.url("/feed.xml"),
+                                       "kind": "feed"}])
+        report = tidings("run", "--json", "--config", str(cfg)).json()
+        eml = tmp_path / "digest.eml"
+        digest = tidings("digest", "--output", str(eml), "--config", str(cfg))
+    finally:
+        server.stop()
+    assert report["new_articles"] == 2 and report["flagged"] == 1
+    found = rows(tmp_path / "tidings.db", "SELECT s.flagged, s.published_at FROM stories s "
+                 "ORDER BY s.published_at")
+    assert [(f, p[:10]) for f, p in found] == [(0, "2021-08-03"), (1, yesterday)]
+    assert digest.code == 0, digest.stderr
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    plain = message.get_body(("plain",))
+    assert plain is not None
+    body = plain.get_content()
+    assert "BAIC collaborates with CATL" in body
+    assert datetime.fromisoformat(yesterday).strftime("%d %b %Y") in body
+    assert "Qingdao" not in body  # the old story is stored, not mailed

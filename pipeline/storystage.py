@@ -1,0 +1,72 @@
+"""The story stage with its store: place an article, flag, link the story it follows,
+score it. The decisions are pure (`stories.place`, `stories.flag_now`, `follows.decide`,
+`importance.importance`); this module asks the store what they need and hands it what
+they decided, on the store's thread.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from . import follows, stories
+from .config import Config
+from .importance import importance
+from .models import Article, StoryRow, utcnow
+from .relevance import Matcher
+from .store import SavedArticle, Store
+
+
+class StoryStage:
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.identity = follows.identity_names(config.watch)
+        self.matcher = Matcher.from_config(config.watch, config.topic)
+
+    def save(self, article: Article, fingerprint: stories.Fingerprint, keys: list[str], *,
+             link_url: str | None = None) -> SavedArticle:
+        """Place `article` among the stored stories and store it, in one transaction; then
+        settle its story's follow-up link and importance."""
+        candidates = self.store.candidates(
+            keys, around=article.published_at or article.fetched_at,
+            window_days=self.config.stories.window_days, per_key=stories.key_weights())
+        placement = stories.place(article, fingerprint, candidates, self.config.stories)
+        story = self.store.story(placement.story_id) if placement.story_id else None
+        flag = stories.flag_now(article, placement, story, self.config.stories)
+        subject_keys = follows.follow_keys(article.entities, follows.headline_names(article),
+                                           self.identity) if article.relevant else []
+        saved = self.store.save_article(article, placement, fingerprint,
+                                        keys + subject_keys, flag=flag, link_url=link_url)
+        if saved.article.story_id is not None and saved.article.duplicate_of is None:
+            self.settle(saved.article.story_id, subject_keys)
+        return saved
+
+    def settle(self, story_id: int, subject_keys: list[str]) -> StoryRow | None:
+        """A story that does not follow one yet may, now that it has one more article, and
+        a later story may now be seen to follow it (a first pass meets the newest first);
+        its importance is computed again."""
+        story = self.store.story(story_id)
+        if story is None:
+            return None
+        if story.follows is None and subject_keys:
+            self._link(story_id, subject_keys, story.published_at or story.first_seen)
+        if subject_keys:  # the later stories decide again, with this one among the earlier
+            for later in self.store.later_stories(subject_keys, story_id=story_id,
+                                                  after=story.published_at or story.first_seen):
+                other = self.store.story(later)
+                if other is not None:
+                    self._link(later, self.store.follow_keys_of(later),
+                               other.published_at or other.first_seen)
+        outlets, languages, original = self.store.story_reach(story_id)
+        headline = f"{story.title_en}\n{original}"
+        self.store.set_importance(story_id, importance(
+            outlets=outlets, languages=languages, subject=bool(self.matcher.entities(headline)),
+            published_at=story.published_at or story.first_seen,
+            now=datetime.fromisoformat(utcnow()).astimezone(UTC)))
+        return self.store.story(story_id)
+
+    def _link(self, story_id: int, keys: list[str], published: str) -> None:
+        hits = self.store.follow_hits(keys, story_id=story_id, before=published)
+        decided = follows.decide(story_id, hits)
+        if decided is not None:
+            self.store.set_follows(story_id, *decided)
