@@ -9,6 +9,8 @@
      │    ├── RobotsDisallowed   robots.txt forbids the URL
      │    ├── NotHTML            the body is not a web page (PDF, image …)
      │    ├── TooManyRedirects
+     │    ├── Refused            not fetched or not read: a private address, a non-web
+     │    │                      scheme, a layered or unknown content encoding
      │    └── TransportError     timeout, refused connection … after retries
      ├── FeedError              a feed or sitemap cannot be parsed
      ├── ExtractError           a page holds no article text
@@ -69,6 +71,10 @@ class TooManyRedirects(FetchError):
 
 class TransportError(FetchError):
     pass
+
+
+class Refused(FetchError):
+    """What a page or host asked for is refused on principle: retrying will not help."""
 
 
 class FeedError(TidingsError):
