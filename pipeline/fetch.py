@@ -313,11 +313,11 @@ class Fetcher:
                     raise exc.final from None
                 wait = self._backoff(attempt, exc.retry_after)
                 if wait >= budget.left():
-                    asked = (f"the site asks to wait {exc.retry_after:g} s"
-                             if exc.retry_after is not None else f"a retry waits {wait:g} s")
+                    why = (f"the site asks to wait {exc.retry_after:.3g} s"
+                           if exc.retry_after is not None else "no time for another attempt")
                     raise type(exc.final)(
-                        f"{exc.final} (not retried: {asked}, more than is left of this "
-                        f"URL's {budget.seconds:g} s)", url=url, source=source,
+                        f"{exc.final} (not retried: {why} within this URL's "
+                        f"{budget.seconds:.3g} s)", url=url, source=source,
                         status=exc.final.status) from None
                 await self.sleep(wait)
         raise AssertionError("unreachable")

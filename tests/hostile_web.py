@@ -77,18 +77,31 @@ def double_gzip_bomb(total: int = BOMB_BYTES) -> bytes:
     return packer.compress(gzip_bomb(total)) + packer.flush()
 
 
+_STORIES = [
+    ("Xiaomi opens its second car plant in Beijing",
+     [("Xiaomi said on Monday that the second phase of its Yizhuang factory has started "
+      "building the SU7 electric sedan."),
+      ("The plant can make 150,000 vehicles a year once both phases run at full speed, the "
+      "company told investors in a filing.")]),
+    ("BAIC and CATL agree on a battery cell plant",
+     [("BAIC signed an agreement with CATL to build a battery cell plant in Qingdao, the two "
+      "companies announced in a joint statement."),
+      ("Production of lithium iron phosphate cells is due to start in 2026, supplying the "
+      "Arcfox brand and other BAIC models.")]),
+    ("Port of Genoa expands its container terminal",
+     [("The port authority of Genoa approved a plan to lengthen the quay of its main "
+      "container terminal by four hundred metres."),
+      ("Work on the new berth begins next spring and should take three years, the authority "
+      "said after its board meeting on Thursday.")]),
+]
+
+
 def article_html(number: int, title: str | None = None) -> bytes:
-    """A healthy news article with enough text to be one."""
-    title = title or f"Xiaomi opens car plant number {number} in Beijing"
-    paragraphs = "".join(
-        f"<p>{escape(line)}</p>" for line in (
-            (f"Xiaomi said on Monday that its plant number {number} in Beijing's Yizhuang "
-             "district has started production of the SU7 electric sedan."),
-            ("The factory can build 150,000 vehicles a year once both phases are complete, "
-             "the company said in a statement to investors."),
-            (f"Analysts expect deliveries from plant {number} to begin within weeks, "
-             "adding to the output of the first phase opened last year."),
-        ))
+    """A healthy news article with enough text to be one; numbers 1-3 are three different
+    stories, others repeat them under another title."""
+    story_title, lines = _STORIES[(number - 1) % len(_STORIES)]
+    title = title or (story_title if number <= len(_STORIES) else f"{story_title} ({number})")
+    paragraphs = "".join(f"<p>{escape(line)}</p>" for line in lines)
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}"
             f"</title><meta property='article:published_time' content='2024-05-0{number % 9 + 1}"
             f"T08:00:00+00:00'></head><body><main><article><h1>{escape(title)}</h1>"
