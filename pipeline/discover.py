@@ -81,13 +81,14 @@ def _http_only(url: str) -> bool:
         return False
 
 
-def _link(base_url: str, href: str) -> str | None:
-    """The absolute, untracked URL an href names; None when it is too long to be a link
-    (checked before any parsing, which is what would cost) or not a web address."""
+def _link(base_url: str, href: str, *, untrack: bool = True) -> str | None:
+    """The absolute (and untracked) URL an href names; None when it is too long to be a
+    link (checked before any parsing, which is what would cost) or not a web address."""
     if len(href) > MAX_HREF_CHARS:
         return None
     try:
-        url = strip_tracking(urljoin(base_url, href.strip()))
+        url = urljoin(base_url, href.strip())
+        url = strip_tracking(url) if untrack else url
     except ValueError:
         return None
     return url if _http_only(url) else None
@@ -210,7 +211,7 @@ def parse_sitemap(text: str, base_url: str) -> Discovered:
         children = []
         for node in root:
             loc = _child_text(node, "loc")
-            child = _link(base_url, loc) if loc else None
+            child = _link(base_url, loc, untrack=False) if loc else None  # "?from=" is kept
             if child:
                 children.append((_norm_date(_child_text(node, "lastmod")) or "", child))
         children.sort(reverse=True)
