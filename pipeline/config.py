@@ -10,6 +10,7 @@ is wrong, because a cron job's only feedback is that one line.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tomllib
@@ -59,6 +60,7 @@ class FetchConfig:
     @property
     def pass_seconds(self) -> float:
         return self.pass_budget or 60 * self.timeout
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,21 +244,22 @@ def build_config(user: dict[str, Any], *, path: Path, env: dict[str, str]) -> Co
     f = merged["fetch"]
     fetch = FetchConfig(
         user_agent=v.string(f, "fetch", "user_agent"),
-        timeout=v.number(f, "fetch", "timeout", minimum=0.1),
-        max_bytes=int(v.number(f, "fetch", "max_bytes", minimum=1024)),
-        host_delay=v.number(f, "fetch", "host_delay", minimum=0),
+        timeout=v.number(f, "fetch", "timeout", minimum=0.1, maximum=3600),
+        max_bytes=v.integer(f, "fetch", "max_bytes", minimum=1024, maximum=1_000_000_000),
+        host_delay=v.number(f, "fetch", "host_delay", minimum=0, maximum=3600),
         robots=v.boolean(f, "fetch", "robots"),
-        retries=int(v.number(f, "fetch", "retries", minimum=0)),
-        backoff=v.number(f, "fetch", "backoff", minimum=0),
-        max_retry_wait=v.number(f, "fetch", "max_retry_wait", minimum=0),
-        max_redirects=int(v.number(f, "fetch", "max_redirects", minimum=0)),
-        max_articles=int(v.number(f, "fetch", "max_articles", minimum=1)),
-        concurrency=int(v.number(f, "fetch", "concurrency", minimum=1)),
-        min_text_chars=int(v.number(f, "fetch", "min_text_chars", minimum=1)),
-        workers=int(v.number(f, "fetch", "workers", minimum=0)),
-        source_budget=v.number(f, "fetch", "source_budget", minimum=0),
-        pass_budget=v.number(f, "fetch", "pass_budget", minimum=0),
-        max_pending=int(v.number(f, "fetch", "max_pending", minimum=1)),
+        retries=v.integer(f, "fetch", "retries", minimum=0, maximum=10),
+        backoff=v.number(f, "fetch", "backoff", minimum=0, maximum=3600),
+        max_retry_wait=v.number(f, "fetch", "max_retry_wait", minimum=0, maximum=3600),
+        max_redirects=v.integer(f, "fetch", "max_redirects", minimum=0, maximum=30),
+        max_articles=v.integer(f, "fetch", "max_articles", minimum=1, maximum=1_000_000),
+        concurrency=v.integer(f, "fetch", "concurrency", minimum=1, maximum=1000),
+        min_text_chars=v.integer(f, "fetch", "min_text_chars", minimum=1, maximum=1_000_000),
+        workers=v.integer(f, "fetch", "workers", minimum=0, maximum=1024),
+        source_budget=v.number(f, "fetch", "source_budget", minimum=0, maximum=86400),
+        pass_budget=v.number(f, "fetch", "pass_budget", minimum=0, maximum=86400),
+        max_pending=v.integer(f, "fetch", "max_pending", minimum=1, maximum=10_000_000),
+        allow_private=v.boolean(f, "fetch", "allow_private"),
     )
     t = merged["translate"]
     package_dir = (v.string(t, "translate", "package_dir", empty_ok=True)
@@ -266,10 +269,12 @@ def build_config(user: dict[str, Any], *, path: Path, env: dict[str, str]) -> Co
         target=v.string(t, "translate", "target"),
         languages=tuple(v.strings(t, "translate", "languages")),
         package_dir=Path(package_dir),
-        beam_size=int(v.number(t, "translate", "beam_size", minimum=1)),
-        threads=int(v.number(t, "translate", "threads", minimum=0)),
-        batch_tokens=int(v.number(t, "translate", "batch_tokens", minimum=16)),
-        max_sentence_tokens=int(v.number(t, "translate", "max_sentence_tokens", minimum=8)),
+        beam_size=v.integer(t, "translate", "beam_size", minimum=1, maximum=64),
+        threads=v.integer(t, "translate", "threads", minimum=0, maximum=1024),
+        batch_tokens=v.integer(t, "translate", "batch_tokens", minimum=16,
+                               maximum=1_000_000),
+        max_sentence_tokens=v.integer(t, "translate", "max_sentence_tokens", minimum=8,
+                                      maximum=100_000),
         index_url=(v.string(t, "translate", "index_url", empty_ok=True)
                    or env.get("TIDINGS_ARGOS_INDEX") or env.get("ARGOS_PACKAGE_INDEX") or ""),
     )
@@ -286,7 +291,7 @@ def build_config(user: dict[str, Any], *, path: Path, env: dict[str, str]) -> Co
         to=tuple(v.strings(d, "digest", "to")),
         from_=v.string(d, "digest", "from"),
         smtp_host=v.string(d, "digest", "smtp_host"),
-        smtp_port=int(v.number(d, "digest", "smtp_port", minimum=1)),
+        smtp_port=v.integer(d, "digest", "smtp_port", minimum=1, maximum=65535),
         starttls=v.boolean(d, "digest", "starttls"),
         ssl=v.boolean(d, "digest", "ssl"),
         username=v.string(d, "digest", "username", empty_ok=True),
@@ -299,7 +304,7 @@ def build_config(user: dict[str, Any], *, path: Path, env: dict[str, str]) -> Co
     )
     s = merged["stories"]
     stories = StoriesConfig(
-        window_days=v.number(s, "stories", "window_days", minimum=0.1),
+        window_days=v.number(s, "stories", "window_days", minimum=0.1, maximum=36500),
         near_duplicate=v.number(s, "stories", "near_duplicate", minimum=0, maximum=1),
         join=v.number(s, "stories", "join", minimum=0, maximum=1),
         fresh_days=v.number(s, "stories", "fresh_days", minimum=0),
@@ -395,14 +400,26 @@ class _Validator:
 
     def number(self, table: dict[str, Any], section: str, key: str, *,
                minimum: float | None = None, maximum: float | None = None) -> float:
+        """A finite number within bounds: TOML allows `inf` and `nan`, and `timeout = inf`
+        would hang a pass for ever, `host_delay = nan` would fail in the middle of one."""
         value = table.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(f"{section}.{key}", f"must be a number, got {_kind(value)}")
+        if not math.isfinite(value):
+            self.fail(f"{section}.{key}", f"must be a finite number, got {value}")
         if minimum is not None and value < minimum:
             self.fail(f"{section}.{key}", f"must be at least {minimum}, got {value}")
         if maximum is not None and value > maximum:
             self.fail(f"{section}.{key}", f"must be at most {maximum}, got {value}")
         return float(value)
+
+    def integer(self, table: dict[str, Any], section: str, key: str, *,
+                minimum: int | None = None, maximum: int | None = None) -> int:
+        """A whole number within bounds (`retries = 2.5` is a mistake, not 2)."""
+        value = self.number(table, section, key, minimum=minimum, maximum=maximum)
+        if value != int(value):
+            self.fail(f"{section}.{key}", f"must be a whole number, got {table.get(key)}")
+        return int(value)
 
     def boolean(self, table: dict[str, Any], section: str, key: str) -> bool:
         value = table.get(key)

@@ -2,6 +2,10 @@
 
 Pure: text in, `Discovered` out. The frontier decides what to request next (a sitemap
 index names child sitemaps to fetch), the store remembers the links.
+
+A document is a stranger's: nesting deeper than `MAX_DEPTH` is a `FeedError` (never a
+`RecursionError`), an href longer than `MAX_HREF_CHARS` is skipped before any work is done
+on it, and at most `MAX_LINKS` links (or child sitemaps) are taken from one document.
 """
 
 from __future__ import annotations
@@ -18,9 +22,14 @@ import feedparser
 import lxml.html
 from lxml import etree
 
+from . import netguard
 from .dedup import strip_tracking
 from .errors import FeedError
 from .models import iso_utc
+
+MAX_HREF_CHARS = 2048
+MAX_LINKS = 5000
+MAX_DEPTH = 256  # elements or brackets; libxml2's own limit without XML_PARSE_HUGE
 
 
 @dataclass(slots=True)
@@ -54,7 +63,61 @@ def _iso(struct: time.struct_time | None) -> str | None:
 
 
 def _http_only(url: str) -> bool:
-    return urlsplit(url).scheme in ("http", "https")
+    try:
+        return urlsplit(url).scheme in ("http", "https")
+    except ValueError:  # e.g. "http://[oops/": not an address at all
+        return False
+
+
+def _link(base_url: str, href: str, *, untrack: bool = True) -> str | None:
+    """The absolute (and untracked) URL an href names; None when it is too long to be a
+    link (checked before any parsing, which is what would cost) or not a web address."""
+    if len(href) > MAX_HREF_CHARS:
+        return None
+    try:
+        url = urljoin(base_url, href.strip())
+        url = strip_tracking(url) if untrack else url
+    except ValueError:
+        return None
+    return url if _http_only(url) else None
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class _DepthGauge:
+    """An lxml parser target that only measures nesting, and gives up past MAX_DEPTH."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _TooDeep
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+
+    def data(self, data: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _too_deep(xml: bytes) -> bool:
+    """Is the document nested deeper than MAX_DEPTH? One pass of libxml2, no tree."""
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True,
+                             huge_tree=False, target=_DepthGauge())
+    try:
+        etree.fromstring(xml, parser)
+    except _TooDeep:
+        return True
+    except etree.LxmlError:
+        return False  # not well-formed: feedparser decides what it is
+    return False
 
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -67,14 +130,16 @@ def parse_feed(text: str, base_url: str) -> Discovered:
     if text.lstrip().startswith("{"):
         return _parse_json_feed(text, base_url)
     # The text is already decoded: a declaration naming its old charset would only confuse.
-    parsed = feedparser.parse(_XML_DECLARATION.sub("", text, count=1))
+    text = _XML_DECLARATION.sub("", text, count=1)
+    if _too_deep(text.encode("utf-8")):
+        raise FeedError(f"malformed feed: elements nested more than {MAX_DEPTH} deep",
+                        url=base_url)
+    parsed = feedparser.parse(text)
     links: list[FoundLink] = []
     for entry in parsed.entries:
         href = entry.get("link") or ""
-        if not href:
-            continue
-        url = strip_tracking(urljoin(base_url, href))
-        if _http_only(url):
+        url = _link(base_url, href) if isinstance(href, str) and href else None
+        if url:
             links.append(FoundLink(url=url, title=entry.get("title"),
                                    published=_iso(_entry_date(entry))))
     if parsed.bozo and not links:
@@ -85,7 +150,7 @@ def parse_feed(text: str, base_url: str) -> Discovered:
         root = "an HTML page" if re.search(r"<html[\s>]", text[:2048], re.IGNORECASE) else "no RSS or Atom"
         raise FeedError(f"malformed feed: not a feed ({root})", url=base_url)
     warning = f"feed parsed with errors: {parsed.get('bozo_exception')}" if parsed.bozo else None
-    return Discovered(links=_unique(links), warning=warning)
+    return Discovered(links=_unique(links)[:MAX_LINKS], warning=warning)
 
 
 def _entry_date(entry: dict[str, Any]) -> time.struct_time | None:
@@ -98,6 +163,8 @@ def _parse_json_feed(text: str, base_url: str) -> Discovered:
     try:
         data = json.loads(text)
         items = data["items"]
+    except RecursionError as exc:  # the C decoder's own depth guard
+        raise FeedError("malformed JSON feed: nested too deeply", url=base_url) from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise FeedError(f"malformed JSON feed: {exc}", url=base_url) from exc
     if not isinstance(items, list):
@@ -108,14 +175,13 @@ def _parse_json_feed(text: str, base_url: str) -> Discovered:
             raise FeedError("malformed JSON feed: an item is not an object", url=base_url)
         title = item.get("title")
         href = item.get("url") or item.get("external_url")
-        if isinstance(href, str) and href:
-            url = strip_tracking(urljoin(base_url, href))
-            if _http_only(url):
-                published = item.get("date_published")
-                links.append(FoundLink(
-                    url=url, title=title if isinstance(title, str) else None,
-                    published=iso_utc(published) if isinstance(published, str) else None))
-    return Discovered(links=_unique(links))
+        url = _link(base_url, href) if isinstance(href, str) and href else None
+        if url:
+            published = item.get("date_published")
+            links.append(FoundLink(
+                url=url, title=title if isinstance(title, str) else None,
+                published=iso_utc(published) if isinstance(published, str) else None))
+    return Discovered(links=_unique(links)[:MAX_LINKS])
 
 
 def parse_sitemap(text: str, base_url: str) -> Discovered:
@@ -133,16 +199,18 @@ def parse_sitemap(text: str, base_url: str) -> Discovered:
         children = []
         for node in root:
             loc = _child_text(node, "loc")
-            if loc:
-                children.append((iso_utc(_child_text(node, "lastmod")) or "", loc.strip()))
+            child = _link(base_url, loc, untrack=False) if loc else None  # "?from=" is kept
+            if child:
+                children.append((iso_utc(_child_text(node, "lastmod")) or "", child))
         children.sort(reverse=True)
-        return Discovered(child_sitemaps=[urljoin(base_url, loc) for _, loc in children])
+        return Discovered(child_sitemaps=[url for _, url in children][:MAX_LINKS])
     if tag != "urlset":
         raise FeedError(f"not a sitemap: root element <{tag}>", url=base_url)
     links = []
     for node in root:
         loc = _child_text(node, "loc")
-        if not loc:
+        url = _link(base_url, loc) if loc else None
+        if not url:
             continue
         news_title = news_date = None
         for sub in node.iter():
@@ -152,11 +220,9 @@ def parse_sitemap(text: str, base_url: str) -> Discovered:
             elif name == "publication_date" and sub.text:
                 news_date = sub.text
         published = iso_utc(news_date) or iso_utc(_child_text(node, "lastmod"))
-        url = strip_tracking(urljoin(base_url, loc.strip()))
-        if _http_only(url):
-            links.append(FoundLink(url=url, title=news_title, published=published))
+        links.append(FoundLink(url=url, title=news_title, published=published))
     links.sort(key=lambda link: link.published or "", reverse=True)
-    return Discovered(links=_unique(links))
+    return Discovered(links=_unique(links)[:MAX_LINKS])
 
 
 def _child_text(node: etree._Element, name: str) -> str | None:
@@ -177,19 +243,54 @@ _NOT_ARTICLE = re.compile(
 _ASSET = re.compile(r"\.(jpe?g|png|gif|svg|webp|css|js|pdf|zip|mp[34]|xml|json|ico)$",
                     re.IGNORECASE)
 _DATED = re.compile(r"/\d{4}[/-]?\d{1,2}([/-]?\d{1,2})?/")
-_ARTICLE_HINT = re.compile(
-    r"(/\d{4}[/-]\d{1,2}([/-]\d{1,2})?/)|(\d{5,})|(/[^/]*[a-z0-9]+[-_][a-z0-9]+[-_][a-z0-9]+[^/]*$)|"
-    r"(/[^/]+/[^/]+\.s?html?$)", re.IGNORECASE)
+# Article shapes, each a regular expression that runs in linear time on its own: a date
+# folder, a long number, a slug of three words in the last segment, a page file below a
+# section. (One alternation of them, with `[^/]*[a-z0-9]+…[^/]*$`, was quadratic in the
+# length of a path: a 128 kB href took minutes.)
+_DATE_FOLDER = re.compile(r"/\d{4}[/-]\d{1,2}(?:[/-]\d{1,2})?/")
+_LONG_NUMBER = re.compile(r"\d{5}")
+_SLUG = re.compile(r"[a-z0-9][-_][a-z0-9]+[-_][a-z0-9]", re.IGNORECASE)
+_PAGE_FILE = re.compile(r".\.s?html?$", re.IGNORECASE)
 _SECOND_LEVEL = {"com", "co", "org", "net", "gov", "edu", "ac", "or", "ne", "go"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def site_of(host: str) -> str:
     """The registrable part of a host, roughly: news.163.com → 163.com,
-    www.bbc.co.uk → bbc.co.uk. A portal's articles often live on a sibling subdomain."""
-    labels = host.lower().rstrip(".").split(".")
+    www.bbc.co.uk → bbc.co.uk. A portal's articles often live on a sibling subdomain.
+    An IP address is its own site (127.0.0.1 and 10.0.0.1 are not one site)."""
+    host = host.lower().rstrip(".")
+    ip = netguard.parse_ip(host)
+    if ip is not None:
+        return str(ip)
+    labels = host.split(".")
     if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
         return ".".join(labels[-3:])
     return ".".join(labels[-2:])
+
+
+def _same_site(url: str, base_url: str) -> bool:
+    """Same registrable site, and the same port when either names one: two ports of one
+    host are two servers (an admin console beside the site), 80 and 443 one site."""
+    try:
+        parts, base = urlsplit(url), urlsplit(base_url)
+        port, base_port = parts.port, base.port
+    except ValueError:
+        return False
+    if site_of(parts.hostname or "") != site_of(base.hostname or ""):
+        return False
+    defaults = (_DEFAULT_PORTS.get(parts.scheme), _DEFAULT_PORTS.get(base.scheme))
+    if port in (None, *defaults) and base_port in (None, *defaults):
+        return True
+    return (port or defaults[0]) == (base_port or defaults[1])
+
+
+def _article_shaped(path: str) -> bool:
+    segments = path.split("/")
+    last = segments[-1]
+    below_a_section = len(segments) >= 3 and segments[-2] != ""
+    return bool(_DATE_FOLDER.search(path) or _LONG_NUMBER.search(path) or _SLUG.search(last)
+                or (below_a_section and _PAGE_FILE.search(last)))
 
 
 def looks_like_article(url: str, base_url: str) -> bool:
@@ -200,10 +301,12 @@ def looks_like_article(url: str, base_url: str) -> bool:
     (/news/a.html); a date-path `…/slug/index.html` (CNN) counts too. Sections, tags,
     authors, archives and legal pages do not; neither do one-level pages like /contract.shtml.
     """
-    parts, base = urlsplit(url), urlsplit(base_url)
+    if len(url) > MAX_HREF_CHARS:
+        return False
+    parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         return False
-    if site_of(parts.hostname or "") != site_of(base.hostname or ""):
+    if not _same_site(url, base_url):
         return False
     path = parts.path or "/"
     if path in ("/", "") or _ASSET.search(path) or _NOT_ARTICLE.search(path):
@@ -212,7 +315,7 @@ def looks_like_article(url: str, base_url: str) -> bool:
     if index:
         folder = path[: index.start() + 1]
         return bool(_DATED.search(folder)) and folder.count("/") >= 4
-    return bool(_ARTICLE_HINT.search(path))
+    return _article_shaped(path)
 
 
 def parse_listing(text: str, base_url: str) -> Discovered:
@@ -223,17 +326,22 @@ def parse_listing(text: str, base_url: str) -> Discovered:
         doc = lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError) as exc:
         raise FeedError(f"listing page cannot be parsed: {exc}", url=base_url) from exc
-    base_href = doc.xpath("//base/@href")
-    base = urljoin(base_url, base_href[0]) if base_href else base_url
+    base_href = [h for h in doc.xpath("//base/@href") if len(h) <= MAX_HREF_CHARS]
+    base = (_link(base_url, base_href[0]) or base_url) if base_href else base_url
     links = []
     for anchor in doc.iter("a"):
-        href = (anchor.get("href") or "").strip()
+        href = anchor.get("href") or ""
+        if not href or len(href) > MAX_HREF_CHARS:
+            continue
+        href = href.strip()
         if not href or href.startswith(("#", "mailto:", "javascript:", "tel:")):
             continue
-        url = strip_tracking(urljoin(base, href))
-        if looks_like_article(url, base_url):
+        url = _link(base, href)
+        if url and looks_like_article(url, base_url):
             links.append(FoundLink(url=url, title=_anchor_title(anchor)))
-    return Discovered(links=_unique(links))
+            if len(links) >= 4 * MAX_LINKS:
+                break  # enough: what follows is repetition or a trap
+    return Discovered(links=_unique(links)[:MAX_LINKS])
 
 
 def _anchor_title(anchor: lxml.html.HtmlElement) -> str | None:

@@ -9,6 +9,8 @@
      │    ├── RobotsDisallowed   robots.txt forbids the URL
      │    ├── NotHTML            the body is not a web page (PDF, image …)
      │    ├── TooManyRedirects
+     │    ├── Refused            not fetched or not read: a private address, a non-web
+     │    │                      scheme, a layered or unknown content encoding
      │    └── TransportError     timeout, refused connection … after retries
      ├── FeedError              a feed or sitemap cannot be parsed
      ├── ExtractError           a page holds no article text
@@ -45,6 +47,9 @@ class LockHeld(TidingsError):
 
 
 class FetchError(TidingsError):
+    #: True when asking again cannot help (the link is skipped, not retried next pass)
+    final = False
+
     def __init__(self, message: str, *, url: str = "", source: str = "",
                  status: int | None = None) -> None:
         self.url, self.source, self.status = url, source, status
@@ -56,11 +61,11 @@ class HTTPStatusError(FetchError):
 
 
 class RobotsDisallowed(FetchError):
-    pass
+    final = True
 
 
 class NotHTML(FetchError):
-    pass
+    final = True
 
 
 class TooManyRedirects(FetchError):
@@ -69,6 +74,12 @@ class TooManyRedirects(FetchError):
 
 class TransportError(FetchError):
     pass
+
+
+class Refused(FetchError):
+    """What a page or host asked for is refused on principle: retrying will not help."""
+
+    final = True
 
 
 class FeedError(TidingsError):

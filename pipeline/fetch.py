@@ -1,43 +1,56 @@
 """The fetch stage: polite, bounded HTTP with httpx.
 
-Polite by default: an identifying User-Agent, robots.txt (RFC 9309), a delay between
-requests to one host (with jitter) while different hosts are fetched concurrently.
-Bounded: a total deadline per request, bodies streamed and cut at `max_bytes`, a redirect
-limit, retries only where a retry can help (timeouts, connection errors, 429, 5xx) with
-exponential backoff that honours Retry-After. Every request becomes a `FetchRecord`.
+Polite by default: an identifying User-Agent, robots.txt (RFC 9309, `robots.py`), a delay
+between requests to one host (with jitter) while different hosts are fetched concurrently.
+Bounded: every attempt of one URL, with the waits between them, ends within
+`DEADLINE_TIMEOUTS` × `timeout` (time spent queueing for the host's politeness delay is not
+counted); bodies are streamed and cut at `max_bytes` *after* decoding, one content-encoding
+layer at most; a redirect limit; retries only where a retry can help (timeouts, connection
+errors, 429, 5xx) with exponential backoff that honours Retry-After when the deadline allows.
+Only web addresses, only public ones (`netguard.py`): a link, child sitemap or redirect to a
+loopback, private, link-local, multicast or reserved address is refused unless its host and
+port are a configured source's (`allowed`) or `fetch.allow_private` is on; names are
+resolved and every address checked, and the peer actually connected to is checked again
+before the body is read. Every request becomes a `FetchRecord`. Every wait is an `await`,
+so cancelling the task that fetches ends it at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
 import random
-import re
+import socket
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from . import charset
+from . import charset, netguard
 from .config import FetchConfig
 from .errors import (
     FetchError,
     HTTPStatusError,
     NotHTML,
+    Refused,
     RobotsDisallowed,
     TooManyRedirects,
     TransportError,
 )
 from .models import Page, utcnow
+from .robots import RobotsRules
 
 REDIRECTS = (301, 302, 303, 307, 308)
 RETRY_STATUSES = (429, 500, 502, 503, 504, 507, 508, 509, 520, 521, 522, 523, 524)
 ROBOTS_MAX_AGE_HOURS = 24
+DEADLINE_TIMEOUTS = 2  # one URL's attempts and waits end within this many `timeout`s
+MAX_URL_CHARS = 8192
+ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
+             "deflate": zlib.MAX_WBITS}
 _ACCEPT = {
     "article": ("text/html", "application/xhtml+xml"),
     "page": ("text/html", "application/xhtml+xml"),
@@ -87,6 +100,13 @@ class Fetched:
 
 RobotsLoader = Callable[[str], Awaitable[str | None]]
 RobotsSaver = Callable[[str, str], Awaitable[None]]
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for `host` (what httpx will connect to)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
 
 
 class _HostGate:
@@ -97,35 +117,69 @@ class _HostGate:
         self.next_at = 0.0
 
 
+class _Budget:
+    """What is left of one URL's deadline; waiting for our turn at a host does not count."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def extend(self, seconds: float) -> None:
+        self.end += seconds
+
+
 class Fetcher:
-    """Fetches URLs for the runner. Create one per pass, inside the event loop."""
+    """Fetches URLs for the runner. Create one per pass, inside the event loop.
+
+    `allowed` is the set of (host, port) that may be fetched whatever their address: the
+    configured sources' (`netguard.source_origins`). With `allowed=None` no address is
+    checked (for callers that fetch only what they were given); the runner passes its set.
+    `resolve` is the name resolver (the system's by default)."""
 
     def __init__(self, config: FetchConfig, client: httpx.AsyncClient, *,
                  record: Callable[[FetchRecord], None],
                  load_robots: RobotsLoader | None = None,
                  save_robots: RobotsSaver | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 allowed: Collection[netguard.Origin] | None = None,
+                 resolve: Resolver = system_resolve) -> None:
         self.config = config
         self.client = client
         self.record = record
         self.load_robots = load_robots
         self.save_robots = save_robots
         self.sleep = sleep
+        self.allowed = None if allowed is None else frozenset(allowed)
+        self.resolve = resolve
         self._gates: dict[str, _HostGate] = {}
         self._robots: dict[str, tuple[RobotsRules | None, str | None]] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
+        self._delays: dict[str, float] = {}
+        self._addresses: dict[tuple[str, int], list[netguard.IPAddress]] = {}
         self._slots = asyncio.Semaphore(config.concurrency)
+        hooks = client.event_hooks
+        if _hold_location not in hooks.get("response", []):
+            client.event_hooks = {**hooks, "response": [*hooks.get("response", []),
+                                                         _hold_location]}
 
     # ------------------------------------------------------------------ public
     async def fetch(self, url: str, *, source: str, kind: str,
                     validators: tuple[str | None, str | None] = (None, None)) -> Fetched:
         """GET `url`, following redirects; raise a `FetchError` subclass on failure."""
+        budget = _Budget(DEADLINE_TIMEOUTS * self.config.timeout)
         current = url
-        for _hop in range(self.config.max_redirects + 1):
+        for hop in range(self.config.max_redirects + 1):
+            verify_peer = await self._guard(current, source, redirected=hop > 0)
             if self.config.robots and kind != "robots":
-                await self._check_robots(current, source)
+                asked = time.monotonic()
+                await self._check_robots(current, source)  # a fetch with its own deadline
+                budget.extend(time.monotonic() - asked)
             outcome = await self._with_retries(current, source=source, kind=kind,
-                                               validators=validators)
+                                               validators=validators, budget=budget,
+                                               verify_peer=verify_peer)
             if isinstance(outcome, str):  # a redirect target
                 current = outcome
                 validators = (None, None)
@@ -135,6 +189,69 @@ class Fetcher:
         raise TooManyRedirects(f"more than {self.config.max_redirects} redirects",
                                url=url, source=source)
 
+    # ------------------------------------------------------------------ addresses
+    async def _guard(self, url: str, source: str, *, redirected: bool) -> bool:
+        """Refuse what is not a public web address; True when the peer must be checked
+        after connecting (a name may resolve differently the second time)."""
+        what = "redirect to" if redirected else "link to"
+        if len(url) > MAX_URL_CHARS:
+            raise Refused(f"refused: {what} a URL longer than {MAX_URL_CHARS} characters",
+                          url=url[:MAX_URL_CHARS], source=source)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise Refused(f"refused: {what} a malformed address ({exc})",
+                          url=url, source=source) from exc
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            scheme = f"{parts.scheme}:" if parts.scheme else "an address without a scheme"
+            raise Refused(f"refused: {what} {scheme[:40]} (not a web address)",
+                          url=url, source=source)
+        if self.allowed is None or self.config.allow_private:
+            return False
+        if netguard.origin(url) in self.allowed:
+            return False
+        host = parts.hostname
+        literal = netguard.parse_ip(host)
+        if literal is not None:
+            addresses = [literal]
+        else:
+            addresses = await self._resolve(host, port or (443 if parts.scheme == "https"
+                                                           else 80))
+        for address in addresses:
+            label = netguard.refusal(address)
+            if label:
+                reason = (netguard.explain(host, address, label) if literal is not None
+                          else f"{host} resolves to {address}, {netguard.phrase(label)}")
+                raise Refused(f"refused: {reason}", url=url, source=source)
+        return True
+
+    async def _resolve(self, host: str, port: int) -> list[netguard.IPAddress]:
+        """The addresses `host` resolves to (cached per pass); [] when it does not resolve
+        (httpx will fail the same way, and the peer check still applies)."""
+        key = (host, port)
+        if key not in self._addresses:
+            try:
+                async with asyncio.timeout(self.config.timeout):
+                    found = await self.resolve(host, port)
+            except (OSError, TimeoutError, UnicodeError):
+                return []
+            parsed = [netguard.parse_ip(a.split("%", 1)[0]) for a in found]
+            self._addresses[key] = [a for a in parsed if a is not None]
+        return self._addresses[key]
+
+    def _check_peer(self, response: httpx.Response, url: str, source: str) -> None:
+        stream = response.extensions.get("network_stream")
+        peer = stream.get_extra_info("server_addr") if stream is not None else None
+        if not peer:
+            return  # no socket (a test transport): nothing was reached
+        address = netguard.parse_ip(str(peer[0]).split("%", 1)[0])
+        label = netguard.refusal(address) if address is not None else None
+        if address is not None and label:
+            host = urlsplit(url).hostname
+            raise Refused(f"refused: {host} connected to {address}, {netguard.phrase(label)}",
+                          url=url, source=source)
+
     # ------------------------------------------------------------------ robots.txt
     async def _check_robots(self, url: str, source: str) -> None:
         parts = urlsplit(url)
@@ -143,6 +260,9 @@ class Fetcher:
         async with lock:
             if origin not in self._robots:
                 self._robots[origin] = await self._load_rules(origin, source)
+                rules = self._robots[origin][0]
+                if rules is not None and rules.crawl_delay:
+                    self._delays[parts.netloc] = rules.crawl_delay
         rules, problem = self._robots[origin]
         if problem:
             raise RobotsDisallowed(problem, url=url, source=source)
@@ -173,25 +293,33 @@ class Fetcher:
         return RobotsRules.parse(body, self._agent_token()), None
 
     def crawl_delay(self, host: str) -> float:
-        origin_rules = [r for o, (r, _) in self._robots.items() if urlsplit(o).netloc == host]
-        if origin_rules and origin_rules[0] is not None:
-            delay = origin_rules[0].crawl_delay
-            if delay:
-                return min(delay, 30.0)
-        return 0.0
+        """The Crawl-delay robots.txt asks of `host` (netloc), at most 30 s."""
+        return self._delays.get(host, 0.0)
 
     # ------------------------------------------------------------------ requests
     async def _with_retries(self, url: str, *, source: str, kind: str,
-                            validators: tuple[str | None, str | None]) -> Fetched | str:
+                            validators: tuple[str | None, str | None], budget: _Budget,
+                            verify_peer: bool) -> Fetched | str:
         attempts = self.config.retries + 1
         for attempt in range(attempts):
-            last = attempt == attempts - 1
+            if budget.left() <= 0:
+                raise TransportError(f"gave up: no time left of this URL's "
+                                     f"{budget.seconds:g} s", url=url, source=source)
             try:
-                return await self._once(url, source=source, kind=kind, validators=validators)
+                return await self._once(url, source=source, kind=kind, validators=validators,
+                                        budget=budget, verify_peer=verify_peer)
             except _Retryable as exc:
-                if last:
+                if attempt == attempts - 1:
                     raise exc.final from None
-                await self.sleep(self._backoff(attempt, exc.retry_after))
+                wait = self._backoff(attempt, exc.retry_after)
+                if wait >= budget.left():
+                    why = (f"the site asks to wait {exc.retry_after:.3g} s"
+                           if exc.retry_after is not None else "no time for another attempt")
+                    raise type(exc.final)(
+                        f"{exc.final} (not retried: {why} within this URL's "
+                        f"{budget.seconds:.3g} s)", url=url, source=source,
+                        status=exc.final.status) from None
+                await self.sleep(wait)
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -201,7 +329,8 @@ class Fetcher:
         return float(min(wait * (1 + random.uniform(0, 0.25)), self.config.max_retry_wait))
 
     async def _once(self, url: str, *, source: str, kind: str,
-                    validators: tuple[str | None, str | None]) -> Fetched | str:
+                    validators: tuple[str | None, str | None], budget: _Budget,
+                    verify_peer: bool) -> Fetched | str:
         host = urlsplit(url).netloc
         gate = self._gates.setdefault(host, _HostGate())
         headers = {"User-Agent": self.config.user_agent,
@@ -213,29 +342,40 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         conditional = bool(etag or last_modified)
+        queued = time.monotonic()
         async with gate.lock:
             wait = gate.next_at - time.monotonic()
             if wait > 0:  # the host's politeness delay; other hosts go ahead meanwhile
                 await self.sleep(wait)
             async with self._slots:
+                budget.extend(time.monotonic() - queued)  # our turn came: the clock runs
                 return await self._timed(url, host=host, gate=gate, source=source, kind=kind,
-                                         headers=headers, conditional=conditional)
+                                         headers=headers, conditional=conditional,
+                                         limit=min(self.config.timeout, budget.left()),
+                                         verify_peer=verify_peer)
 
     async def _timed(self, url: str, *, host: str, gate: _HostGate, source: str, kind: str,
-                     headers: dict[str, str], conditional: bool) -> Fetched | str:
+                     headers: dict[str, str], conditional: bool, limit: float,
+                     verify_peer: bool) -> Fetched | str:
         started = time.monotonic()
         record = FetchRecord(url=url, source=source, kind=kind, status=None, error=None,
                              fetched_at=utcnow(), elapsed_ms=0, conditional=conditional)
         try:
-            async with asyncio.timeout(self.config.timeout):
-                return await self._request(url, kind=kind, source=source,
-                                           headers=headers, record=record)
+            async with asyncio.timeout(limit):
+                return await self._request(url, kind=kind, source=source, headers=headers,
+                                           record=record, verify_peer=verify_peer)
         except TimeoutError as exc:
-            record.error = f"timed out after {self.config.timeout:g} s"
+            record.error = f"timed out after {limit:.3g} s"
             raise _Retryable(TransportError(record.error, url=url, source=source)) from exc
+        except httpx.UnsupportedProtocol as exc:
+            record.error = f"refused: {exc}"
+            raise Refused(record.error, url=url, source=source) from exc
         except httpx.TransportError as exc:
             record.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
             raise _Retryable(TransportError(record.error, url=url, source=source)) from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            record.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            raise FetchError(record.error, url=url, source=source) from exc
         except FetchError as exc:
             record.error = record.error or str(exc)
             raise
@@ -246,17 +386,13 @@ class Fetcher:
             gate.next_at = time.monotonic() + delay * (1 + random.uniform(0, 0.2))
 
     async def _request(self, url: str, *, kind: str, source: str, headers: dict[str, str],
-                       record: FetchRecord) -> Fetched | str:
+                       record: FetchRecord, verify_peer: bool) -> Fetched | str:
         async with self.client.stream("GET", url, headers=headers) as response:
+            if verify_peer:
+                self._check_peer(response, url, source)
             status = record.status = response.status_code
             if status in REDIRECTS:
-                location = response.headers.get("location")
-                if not location:
-                    raise HTTPStatusError(f"HTTP {status} without a Location header",
-                                          url=url, source=source, status=status)
-                target: str = urljoin(url, location)
-                record.redirect_to = target
-                return target
+                return _redirect_target(url, response, source, record)
             if status == 304:
                 return Fetched(url=url, final_url=url, status=304, page=None,
                                etag=response.headers.get("etag"),
@@ -274,7 +410,7 @@ class Fetcher:
                 raise NotHTML(f"skipped: {content_type.split(';')[0] or 'unknown type'} "
                               f"is not a {'web page' if kind in ('article', 'page') else kind}",
                               url=url, source=source, status=status)
-            body, truncated = await self._read_capped(response)
+            body, truncated = await self._read_capped(response, url=url, source=source)
         record.bytes = len(body)
         body, cut = _maybe_gunzip(body, self.config.max_bytes)
         truncated = truncated or cut
@@ -292,19 +428,77 @@ class Fetcher:
                        etag=response.headers.get("etag"),
                        last_modified=response.headers.get("last-modified"))
 
-    async def _read_capped(self, response: httpx.Response) -> tuple[bytes, bool]:
+    async def _read_capped(self, response: httpx.Response, *, url: str,
+                           source: str) -> tuple[bytes, bool]:
+        """The body, decoded, at most `max_bytes` of it (and whether it was cut). The cap
+        holds for the decoded bytes: decoding is incremental and never asked for more."""
         limit = self.config.max_bytes
+        header = response.headers.get("content-encoding")
+        layers = [e.strip().lower() for e in (header or "").split(",")]
+        layers = [e for e in layers if e and e != "identity"]
+        if len(layers) > 1:
+            raise Refused(f"refused: Content-Encoding {(header or '')[:80]!r} has {len(layers)} "
+                          "layers; one is the most a page needs", url=url, source=source,
+                          status=response.status_code)
+        if layers and layers[0] not in ENCODINGS:
+            raise Refused(f"refused: unknown Content-Encoding {layers[0][:40]!r}",
+                          url=url, source=source, status=response.status_code)
+        unpacker = _Unpacker(layers[0]) if layers else None
+        out = bytearray()
+        wire = 0
+        try:
+            async for chunk in response.aiter_raw():
+                wire += len(chunk)
+                if unpacker is None:
+                    out += chunk
+                else:
+                    out += unpacker.feed(chunk, limit - len(out) + 1)
+                if len(out) > limit or wire > limit:
+                    del out[limit:]
+                    return bytes(out), True
+                if unpacker is not None and unpacker.done:
+                    break
+            if unpacker is not None:
+                out += unpacker.flush(limit - len(out) + 1)
+        except zlib.error as exc:
+            raise FetchError(f"the body's {layers[0]} encoding is corrupt ({exc})",
+                             url=url, source=source, status=response.status_code) from exc
+        if len(out) > limit:
+            del out[limit:]
+            return bytes(out), True
         declared = response.headers.get("content-length")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                return b"".join(chunks)[:limit], True
-        body = b"".join(chunks)
-        truncated = bool(declared and declared.isdigit() and int(declared) > limit)
-        return body, truncated
+        truncated = unpacker is None and bool(
+            declared and declared.isdigit() and len(declared) < 20 and int(declared) > limit)
+        return bytes(out), truncated
+
+
+class _Unpacker:
+    """One gzip or deflate layer, decoded incrementally; never yields more than asked."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._z = zlib.decompressobj(ENCODINGS[encoding])
+        self._maybe_raw = encoding == "deflate"  # servers send raw deflate as "deflate" too
+
+    @property
+    def done(self) -> bool:
+        return self._z.eof
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Decode `data`, at most `room` bytes of output (the rest is not needed: the
+        caller stops at the cap)."""
+        if self._maybe_raw:
+            self._maybe_raw = False
+            try:
+                return self._z.decompress(data, room)
+            except zlib.error:
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        if self._z.eof:
+            return b""
+        return self._z.decompress(data, room)
+
+    def flush(self, room: int) -> bytes:
+        return b"" if self._z.eof else self._z.flush()[:room]
 
 
 class _Retryable(Exception):
@@ -316,15 +510,48 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+def _redirect_target(url: str, response: httpx.Response, source: str,
+                     record: FetchRecord) -> str:
+    """Where a redirect points, when it points at a web address."""
+    status = response.status_code
+    location = response.headers.get(_HELD_LOCATION)
+    if not location:
+        raise HTTPStatusError(f"HTTP {status} without a Location header",
+                              url=url, source=source, status=status)
+    try:
+        target: str = urljoin(url, location.strip())
+        scheme = urlsplit(target).scheme.lower()
+    except ValueError as exc:
+        raise Refused(f"refused: redirect to a malformed address ({exc})",
+                      url=url, source=source, status=status) from exc
+    record.redirect_to = target[:MAX_URL_CHARS]
+    if scheme not in ("http", "https"):
+        raise Refused(f"refused: redirect to {scheme[:40] or 'an address without a'}: "
+                      "(not a web address)", url=url, source=source, status=status)
+    return target
+
+
+_HELD_LOCATION = "x-tidings-location"
+
+
+async def _hold_location(response: httpx.Response) -> None:
+    """httpx parses a redirect's Location even when it does not follow redirects, and
+    raises on `mailto:`, `data:` or a malformed address before we see the response. We
+    follow redirects ourselves, so the header is moved out of its way, for `_request`."""
+    if "location" in response.headers:
+        response.headers[_HELD_LOCATION] = response.headers["location"]
+        del response.headers["location"]
+
+
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return float(value) if len(value) < 12 else None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, when.timestamp() - time.time())
 
@@ -347,104 +574,25 @@ def _maybe_gunzip(body: bytes, limit: int) -> tuple[bytes, bool]:
     (a gzip bomb must not get past `max_bytes`). Returns (body, cut at the limit)."""
     if not body.startswith(b"\x1f\x8b"):
         return body, False
+    unpacker = _Unpacker("gzip")
     try:
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        unpacked = decompressor.decompress(body, limit)
-    except (zlib.error, gzip.BadGzipFile):
+        unpacked = unpacker.feed(body, limit + 1)
+        if len(unpacked) <= limit:
+            unpacked += unpacker.flush(limit + 1 - len(unpacked))
+    except zlib.error:
         return body, False
-    return unpacked, bool(decompressor.unconsumed_tail)
+    return unpacked[:limit], len(unpacked) > limit
 
 
-def make_client(config: FetchConfig, transport: httpx.AsyncBaseTransport | None = None
-                ) -> httpx.AsyncClient:
-    """One client per pass: pooled connections, no automatic redirects (we follow them
-    ourselves so robots.txt and the redirect limit apply to every hop)."""
+def make_client(config: FetchConfig, transport: httpx.AsyncBaseTransport | None = None, *,
+                hosts: int = 0) -> httpx.AsyncClient:
+    """One client per pass: no automatic redirects (we follow them ourselves so robots.txt,
+    the address checks and the redirect limit apply to every hop), and a pool that keeps a
+    connection to every host of the pass (`hosts`, at least 64) so none is reopened."""
+    keep = max(2 * config.concurrency, hosts, 64)
     return httpx.AsyncClient(
         follow_redirects=False, timeout=httpx.Timeout(config.timeout),
-        limits=httpx.Limits(max_connections=config.concurrency * 2,
-                            max_keepalive_connections=config.concurrency * 2),
+        event_hooks={"response": [_hold_location]},
+        limits=httpx.Limits(max_connections=keep + config.concurrency,
+                            max_keepalive_connections=keep),
         transport=transport, trust_env=False)
-
-
-class RobotsRules:
-    """robots.txt rules for one crawler, matched as RFC 9309 says.
-
-    The groups naming our product token (case-insensitive) apply, else the `*` groups;
-    within them the longest matching path pattern wins and, at equal length, `Allow` wins;
-    `*` matches any characters and a final `$` anchors the end. (`urllib.robotparser`
-    takes the first matching line instead and treats `*` and `$` as literal characters,
-    so `Allow: /` before `Disallow: /private/` would let us into /private/.)
-    """
-
-    __slots__ = ("crawl_delay", "rules")
-
-    def __init__(self, rules: list[tuple[bool, str]], crawl_delay: float | None) -> None:
-        self.rules = rules  # (allow, pattern)
-        self.crawl_delay = crawl_delay
-
-    @classmethod
-    def parse(cls, text: str, agent: str) -> RobotsRules:
-        agent = agent.lower()
-        groups: list[tuple[list[str], list[tuple[bool, str]], list[float]]] = []
-        in_agents = False
-        for raw in text.lstrip("\ufeff").splitlines():
-            line = raw.split("#", 1)[0].strip()
-            if ":" not in line:
-                continue
-            field, value = (part.strip() for part in line.split(":", 1))
-            field = field.lower()
-            if field == "user-agent":
-                if not in_agents:
-                    groups.append(([], [], []))
-                    in_agents = True
-                groups[-1][0].append(value.lower())
-                continue
-            if not groups:
-                continue  # rules before any user-agent line belong to no group
-            in_agents = False
-            if field in ("allow", "disallow") and value:
-                groups[-1][1].append((field == "allow", value))
-            elif field == "crawl-delay":
-                try:
-                    groups[-1][2].append(float(value))
-                except ValueError:
-                    pass
-        ours = [g for g in groups if any(a != "*" and a == agent for a in g[0])]
-        chosen = ours or [g for g in groups if "*" in g[0]]
-        rules = [rule for g in chosen for rule in g[1]]
-        delays = [d for g in chosen for d in g[2]]
-        return cls(rules, max(delays) if delays else None)
-
-    def _best(self, url: str) -> tuple[bool, str] | None:
-        parts = urlsplit(url)
-        target = _robots_norm((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
-        best: tuple[bool, str] | None = None
-        for allow, pattern in self.rules:
-            if not _robots_match(_robots_norm(pattern), target):
-                continue
-            if best is None or len(pattern) > len(best[1]) or (
-                    len(pattern) == len(best[1]) and allow and not best[0]):
-                best = (allow, pattern)
-        return best
-
-    def allowed(self, url: str) -> bool:
-        if urlsplit(url).path == "/robots.txt":
-            return True
-        best = self._best(url)
-        return best is None or best[0]
-
-    def rule_for(self, url: str) -> str:
-        best = self._best(url)
-        return "no rule" if best is None else f"{'Allow' if best[0] else 'Disallow'}: {best[1]}"
-
-
-def _robots_norm(path: str) -> str:
-    """Compare paths decoded, so `/caf%C3%A9` and `/café` are the same path."""
-    return unquote(path)
-
-
-def _robots_match(pattern: str, path: str) -> bool:
-    anchored = pattern.endswith("$")
-    body = pattern[:-1] if anchored else pattern
-    regex = ".*".join(re.escape(piece) for piece in body.split("*"))
-    return re.match(regex + ("$" if anchored else ""), path, re.DOTALL) is not None

@@ -28,11 +28,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from . import extract, language, stories
+from . import extract, language, netguard, stories
 from .budget import Budget
 from .config import Config, SourceConfig
 from .due import backing_off, backoff_interval, next_due
-from .errors import ExtractError, FeedError, FetchError, NotHTML, RobotsDisallowed, StoreError
+from .errors import ExtractError, FeedError, FetchError, StoreError
 from .fetch import Fetcher, FetchRecord, make_client
 from .frontier import Frontier
 from .models import Article, Fate, Link, Page, PassReport, ReportedError
@@ -133,10 +133,12 @@ class Pass:
     async def _run(self) -> PassReport:
         self._budget = Budget(self.stop, self.config.fetch.pass_seconds)
         run_id = await self._on_store(self.store.start_run, "run")
-        async with make_client(self.config.fetch, self.transport) as client:
+        origins = netguard.source_origins(s.url for s in self.config.sources)
+        async with make_client(self.config.fetch, self.transport, hosts=len(origins)) as client:
             frontier = Frontier(self.store, self._on_store)
             fetcher = Fetcher(self.config.fetch, client, record=self._records.append,
-                              load_robots=frontier.load_robots, save_robots=frontier.save_robots)
+                              load_robots=frontier.load_robots, save_robots=frontier.save_robots,
+                              allowed=origins)  # only the sources' own hosts may be private
             await asyncio.gather(*(self._source(fetcher, frontier, s) for s in self.sources))
         if not self.stop.is_set():
             await self._translate()
@@ -216,11 +218,9 @@ class Pass:
             page.hint_title, page.hint_published = link.title, link.published
             prepared = await self._prepare(page)
             return await self._on_store(self._place_and_store, prepared, link)
-        except (NotHTML, RobotsDisallowed) as exc:
-            self.report.pages_skipped += 1
-            await self._link_failed(link, str(exc), "skipped")
-        except FetchError as exc:
-            await self._link_failed(link, str(exc), "failed")
+        except FetchError as exc:  # a final one (robots, not HTML, refused) is not retried
+            self.report.pages_skipped += exc.final
+            await self._link_failed(link, str(exc), "skipped" if exc.final else "failed")
         except StoreError:
             raise
         except Exception as exc:  # an error nobody foresaw is this link's, not the pass's

@@ -189,3 +189,11 @@ def test_listing_page_gives_article_links(item: CorpusFile) -> None:
 ])
 def test_looks_like_article(url: str, expected: bool) -> None:
     assert looks_like_article(url, "https://www.example.com/news/") is expected
+
+
+def test_child_sitemap_urls_keep_their_query() -> None:
+    """Tracking parameters are stripped from article links, not from child sitemaps, whose
+    `?from=…` or `?ref=…` may be what selects them."""
+    index = SITEMAP_INDEX.replace("/sitemap-2024-05.xml.gz", "/sitemap.xml?from=2024-05&amp;ref=a")
+    found = discover("sitemap", index, "https://example.com/sitemap.xml")
+    assert "https://example.com/sitemap.xml?from=2024-05&ref=a" in found.child_sitemaps
