@@ -1,6 +1,6 @@
 """SIGKILL soak (not part of CI): `python scripts/kill_soak.py --kills 20`.
 
-A local news site serves 60 articles, slowly enough that a pass takes several seconds
+A local news site serves `--articles` articles, slowly enough that a pass takes several seconds
 and starts its worker processes. `tidings run` is started again and again and killed
 with SIGKILL (what the out-of-memory killer sends) at a random moment, `--kills` times;
 then it runs once to the end. We check that no tidings process is left alive after each
@@ -25,21 +25,28 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline.demo.server import RequestInfo, Resource, SiteServer  # noqa: E402
-from tests.conftest import seed_page, write_config  # noqa: E402
+from pipeline.demo.server import RequestInfo, Resource, SiteServer
+from tests.conftest import seed_page, write_config
 
+GRACE = 15.0  # seconds a worker may take to notice its parent is gone
 QUERY = ("SELECT (SELECT COUNT(*) FROM articles), (SELECT COUNT(DISTINCT url) FROM articles), "
          "(SELECT COUNT(*) FROM stories), (SELECT COUNT(*) FROM stories WHERE flagged = 1), "
          "(SELECT COUNT(*) FROM articles WHERE duplicate_of IS NOT NULL)")
 
 
 def site(count: int, delay: float) -> SiteServer:
+    """`count` different articles (seed texts cut and recombined), each served slowly."""
     server = SiteServer().start()
     paths = []
+    sentences = [s for n in range(5) for s in seed_page(f"00{n}").decode().split("</p>")
+                 if "<p>" in s and "byline" not in s]
+    rng = random.Random(count)
     for n in range(count):
-        body = seed_page(f"00{n % 5}").replace(
-            b"</article>", f"<p>Update {n}: plant line {n} reports output {1000 + 37 * n} "
-                           f"units, according to the operator.</p></article>".encode())
+        picked = rng.sample(sentences, 6)
+        body = seed_page(f"00{n % 5}").split(b"<main>")[0] + (
+            f"<main><article><h1>Report {n}</h1>" + "</p>".join(picked)
+            + f"</p><p>Line {n} reports output {1000 + 37 * n} units.</p></article></main>"
+            "</body></html>").encode()
 
         def page(_r: RequestInfo, body: bytes = body) -> Resource:
             time.sleep(delay)
@@ -88,9 +95,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--articles", type=int, default=200)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    server = site(60, delay=0.15)
+    server = site(args.articles, delay=0.15)
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -101,14 +109,20 @@ def main() -> int:
             killed_cfg = write_config(killed_dir, source, stories={"fresh_days": 36500})
             clean_cfg = write_config(clean_dir, source, stories={"fresh_days": 36500})
             survivors = 0
+            lingered = 0.0
             stored_at_kill = []
             for _ in range(args.kills):
                 proc = run(killed_cfg, tmp)
-                time.sleep(rng.uniform(0.3, 4.0))
+                time.sleep(rng.uniform(1.0, 12.0))
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=30)
-                time.sleep(1.0)  # workers get the kernel's SIGKILL on their parent's death
+                # Workers get the kernel's SIGKILL when their parent dies; one still
+                # starting up (importing) exits as soon as it finds its parent gone.
+                killed_at = time.monotonic()
+                while tidings_processes(tmp) and time.monotonic() - killed_at < GRACE:
+                    time.sleep(0.1)
+                lingered = max(lingered, time.monotonic() - killed_at)
                 survivors += len(tidings_processes(tmp))
                 stored_at_kill.append(counts(killed_dir / "tidings.db")[0]
                                       if (killed_dir / "tidings.db").exists() else 0)
@@ -126,6 +140,7 @@ def main() -> int:
         "kills": args.kills, "seed": args.seed,
         "articles stored when each kill landed": stored_at_kill,
         "processes alive after the kills": survivors, "processes alive at the end": len(left),
+        "longest a worker outlived its killed parent (s)": round(lingered, 1),
         "final pass exit": final.returncode,
         "final pass new articles": json.loads(final_out)["new_articles"] if final_out else None,
         "killed store (articles, urls, stories, flagged, duplicates)": killed_counts,
