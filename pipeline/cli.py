@@ -173,7 +173,8 @@ class TidingsGroup(click.Group):
 
 
 @click.group(cls=TidingsGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More log lines on stderr (-vv for debug).")
+@click.option("-v", "--verbose", count=True,
+              help="More log lines on stderr (-vv: debug, and the traceback of an error).")
 @click.option("--json-logs", is_flag=True, help="Log lines as JSON objects (for collectors).")
 @config_option
 @click.version_option(package_name="tidings")
@@ -296,7 +297,9 @@ def models_list(config_path: Path | None) -> None:
 def models_install(config_path: Path | None, langs: tuple[str, ...], file: Path | None) -> None:
     """Install packages LANG→target from the Argos index, or one from --file.
 
+    \b
     Example: tidings models install it zh
+             tidings models install --file translate-it_en-1_0.argosmodel
     """
     from .packages import install_from_file, install_from_index
     config = _load(config_path)

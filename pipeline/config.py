@@ -25,6 +25,7 @@ from .errors import ConfigError
 
 DEFAULT_CONFIG = "config/tidings.toml"
 SOURCE_KINDS = ("feed", "sitemap", "page")
+SOURCE_KEYS = ("name", "url", "kind", "language", "every")  # of each [[sources]] table
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
 _INTERVAL = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
@@ -327,7 +328,7 @@ def _sources(v: _Validator, items: Any) -> list[SourceConfig]:
         v.fail("sources", "must be an array of tables: [[sources]]")
     out: list[SourceConfig] = []
     names: set[str] = set()
-    allowed = {"name", "url", "kind", "language", "every"}
+    allowed = set(SOURCE_KEYS)
     for i, item in enumerate(items):
         where = f"sources[{i}]"
         if not isinstance(item, dict):

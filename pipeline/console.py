@@ -302,8 +302,8 @@ def short_interval(delta: timedelta) -> str:
 
 # ---------------------------------------------------------------------------- a pass
 def print_report(report: PassReport, config: Config, *, missing: Sequence[str] = ()) -> None:
-    """The summary of one `tidings run`: counts on stdout; skipped sources, errors and
-    hints on stderr. `missing`: languages that wait for a translation package. A pass
+    """The summary of one `tidings run`: counts and hints on stdout; skipped sources and
+    errors on stderr. `missing`: languages that wait for a translation package. A pass
     that reached no source for a network error says only that, in one line."""
     if report.unreachable:
         err_console.print(Text("tidings: error: ", style="bold red") + plain(
@@ -312,39 +312,67 @@ def print_report(report: PassReport, config: Config, *, missing: Sequence[str] =
         return
     clock = Clock.of(config)
     if report.sources or not report.skipped:
-        out_console.print(
-            f"{plural(report.sources, 'source')} · {report.fetched} fetched · "
-            f"[bold]{plural(report.new_articles, 'new article')}[/] · "
-            f"{plural(report.duplicates, 'duplicate')} · "
-            f"{plural(report.new_stories, 'new story', 'new stories')} · "
-            f"[bold red]{report.flagged}[/] flagged · {report.translated} translated · "
-            f"{report.pending_translation} pending translation", highlight=False)
+        counts = [(plural(report.sources, "source"), ""), (f"{report.fetched} fetched", ""),
+                  (plural(report.new_articles, "new article"), "bold"),
+                  (plural(report.duplicates, "duplicate"), ""),
+                  (plural(report.new_stories, "new story", "new stories"), ""),
+                  (f"{report.flagged} flagged", "bold red"),
+                  (f"{report.translated} translated", ""),
+                  (f"{report.pending_translation} pending translation", "")]
+        out_console.print(_joined(counts, out_console.width), highlight=False)
     else:
         n = len(report.skipped)
-        out_console.print(f"nothing fetched: {'the source backs' if n == 1 else f'all {n} sources back'}"
-                          " off after failures", highlight=False)
+        out_console.print("nothing fetched: " + ("the source backs" if n == 1 else
+                                                 f"all {n} sources back") + " off after failures",
+                          highlight=False)
     if report.interrupted:
         err_console.print("  interrupted: the links not reached wait for the next pass",
                           highlight=False)
     for skipped in report.skipped:
-        err_console.print(Text("  ") + plain(skipped.source, "yellow") + plain(
-            f" skipped: {skipped.reason}, until {clock.stamp(skipped.until)}"),
-            highlight=False, soft_wrap=True)
-    if report.skipped:
+        _say(err_console, f"{skipped.source} skipped until {clock.stamp(skipped.until)}: "
+             f"{skipped.reason}", lead=len(skipped.source))
+    if report.skipped:  # a command stays on one line, to be pasted whole
         err_console.print(plain(f"  to fetch them now: {command('run', '--force', config=config)}"),
                           highlight=False, soft_wrap=True)
     for error in report.errors[:20]:
         err_console.print(Text("  ") + plain(error.source, "yellow")
                           + plain(f" {error.url}: {error.error}"),
-                          highlight=False, soft_wrap=True)
+                          highlight=False, soft_wrap=True)  # one line each, for grep
     if len(report.errors) > 20:
         err_console.print(f"  … and {len(report.errors) - 20} more (see the fetches table)")
     if report.pending_translation:
-        err_console.print(plain(f"  {plural(report.pending_translation, 'article')} wait for "
-                                "a translation package:"), highlight=False)
+        _say(out_console, f"{plural(report.pending_translation, 'article')} wait for a "
+             "translation package:")
         for line in translation_hints(config, missing):
-            err_console.print(plain(f"    {line}"), highlight=False, soft_wrap=True)
+            out_console.print(plain(f"    {line}"), highlight=False, soft_wrap=True)
     out_console.print(plain(f"store: {config.store.path}"), highlight=False)
+
+
+def _joined(parts: Sequence[tuple[str, str]], width: int) -> Text:
+    """Styled parts joined by " · ", a new line where the next would not fit."""
+    out, line = Text(), 0
+    for i, (part, style) in enumerate(parts):
+        if i:
+            if line + 3 + textwidth.width(part) > width:
+                out.append("\n")
+                line = 0
+            else:
+                out.append(" · ")
+                line += 3
+        out.append(part, style)
+        line += textwidth.width(part)
+    return out
+
+
+def _say(console: Console, text: str, *, lead: int = 0) -> None:
+    """`text` indented two columns, wrapped at the console's width with a hanging indent;
+    its first `lead` characters (a source's name) in yellow."""
+    lines = textwidth.wrap(_CONTROL.sub("\ufffd", text), console.width,
+                           initial_indent="  ", subsequent_indent="    ")
+    shown = Text("\n".join(lines))
+    if lead:
+        shown.stylize("yellow", 2, 2 + lead)
+    console.print(shown, highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------- long jobs
@@ -365,8 +393,9 @@ class RichProgress:
 
 @contextmanager
 def progress(label: str, enabled: bool) -> Iterator[RichProgress | None]:
-    """A progress bar on stderr when it is a terminal and `enabled`; else None."""
-    if not enabled or not err_console.is_terminal:
+    """A progress bar on stderr when it is a terminal (a real one: not a pipe that
+    FORCE_COLOR dresses up as one) and `enabled`; else None."""
+    if not enabled or not err_console.is_terminal or not sys.stderr.isatty():
         yield None
         return
     with Progress(TextColumn("{task.description:<14}", markup=False), BarColumn(),

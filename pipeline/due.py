@@ -47,7 +47,8 @@ def backing_off(states: dict[str, SourceState | None],
                 now: datetime | None = None) -> list[SkippedSource]:
     """The sources a pass leaves out because they wait out a backoff, and until when."""
     return [SkippedSource(name, f"backing off after {state.consecutive_failures} failed "
-                          "passes in a row", state.next_due_at or "")
+                          f"{'pass' if state.consecutive_failures == 1 else 'passes'} in a row",
+                          state.next_due_at or "")
             for name, state in states.items() if state is not None and backed_off(state, now)]
 
 

@@ -78,9 +78,8 @@ def _summarise(config: Config, report: PassReport, state_dir: Path, config_path:
         f"[bold]{plural(counts['stories'], 'story', 'stories')}[/] · "
         f"[bold red]{counts['flagged']}[/] flagged (★)", highlight=False)
     console.print(plain(
-        f"  {plural(old_news, 'relevant story', 'relevant stories')} not flagged: old news, "
-        f"published over {plural(int(config.stories.fresh_days), 'day')} before first seen "
-        "(stories.fresh_days)"), highlight=False)
+        f"  {plural(old_news, 'relevant story', 'relevant stories')} not flagged: published "
+        f"over {config.stories.fresh_days:g} days before first seen"), highlight=False)
     if report.errors:
         console.print(plain(f"  {plural(len(report.errors), 'page')} reported:"),
                       highlight=False)
@@ -98,10 +97,10 @@ def _summarise(config: Config, report: PassReport, state_dir: Path, config_path:
                   highlight=False, soft_wrap=True)
     if digest_line:
         console.print(plain(digest_line), highlight=False, soft_wrap=True)
-    console.print(plain(f"explore: {command('stories', config=config)}\n"
-                        f"         {command('sources', config=config)}\n"
-                        f"         {command('serve', config=config)}   (datasette)"),
-                  highlight=False, soft_wrap=True)
+    console.print("\nexplore: the stories, the sources' health, datasette on :8001")
+    for args in (["stories"], ["sources"], ["serve"]):
+        console.print(plain(f"  {command(*args, config=config)}"), highlight=False,
+                      soft_wrap=True)
     (state_dir / "last-report.json").write_text(json.dumps(report.as_dict(),
                                                            ensure_ascii=False), "utf-8")
     return 0
