@@ -141,3 +141,26 @@ def test_help_defaults_name_the_defaults_file() -> None:
                 assert str(defaults[key]) == value, f"tidings {name} {param.opts}"
     for key, value in re.findall(r"`([a-z_]+\.[a-z_]+)`, ([0-9]+[smhd])\)", README):
         assert str(defaults[key]) == value, key
+
+
+@pytest.mark.parametrize(("name", "command"), all_commands(),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_each_help_example_is_one_command_that_parses(name: str,
+                                                      command: click.Command) -> None:
+    shown = CliRunner().invoke(cli, [*name.split(), "--help"]).output
+    body = shown.split("Example:", 1)[1].split("\n\n", 1)[0]
+    for line in body.strip().splitlines():
+        words = shlex.split(line)
+        assert words[0] == "tidings" and words.count("tidings") == 1, f"merged: {line}"
+        assert words[1:1 + len(name.split())] == name.split(), line
+        result = CliRunner().invoke(cli, [*words[1:], "--help"])
+        assert result.exit_code == 0, f"tidings {name} --help: {line}: {result.output}"
+
+
+def test_the_log_file_is_said_to_be_beside_the_store() -> None:
+    """It is written to the store's folder (`state/` only with the default store.path)."""
+    daemon_help = CliRunner().invoke(cli, ["daemon", "--help"]).output
+    for text in (README, " ".join(daemon_help.split())):
+        for match in re.finditer(r"tidings\.log", text):
+            around = " ".join(text[max(0, match.start() - 60):match.end() + 60].split())
+            assert "beside the store" in around, around

@@ -186,6 +186,8 @@ def fingerprint(db: Path) -> tuple[bytes, int, list[str]]:
 def test_read_only_commands_never_write_the_store(seeded: Path, tmp_path: Path) -> None:
     cfg = copy_store(seeded, tmp_path / "store")
     db = tmp_path / "store" / "tidings.db"
+    with sqlite3.connect(db) as conn:  # as a backup copy is: no WAL, which a writer sets
+        conn.execute("PRAGMA journal_mode = DELETE")
     before = fingerprint(db)
     for args in (["stories"], ["sources"], ["sources", "--json"], ["stories", "--flagged"],
                  ["digest", "--output", str(tmp_path / "digest.eml")], ["digest"]):
@@ -341,6 +343,7 @@ def test_summaries_count_in_the_singular_and_plural_right(tmp_path: Path,
     assert re.search(r"\b1 (sources|duplicates|new articles|new stories|pages)\b",
                      first.stdout + first.stderr) is None
     assert "1 source ·" in first.stdout and "0 duplicates" in first.stdout
+    assert (tmp_path / "tidings.log").stat().st_size > 0  # the log beside the store
 
 
 def test_the_default_user_agent_names_no_placeholder_and_readme_says_to_add_one() -> None:
