@@ -37,6 +37,7 @@ from .console import (
     print_sources,
     print_stories,
     progress,
+    translation_hints,
 )
 from .errors import ConfigError, LockHeld, StoreError, TidingsError
 from .store import Store
@@ -280,11 +281,10 @@ def models_list(config_path: Path | None) -> None:
     config = _load(config_path)
     packages = list_packages(config.translate)
     if not packages:
-        out_console.print(plain(
-            f"no packages in {config.translate.package_dir}\n"
-            f"install (online):  {command('models', 'install', *config.translate.languages, config=config)}\n"
-            f"install (offline): {command('models', 'install', '--file', 'PKG.argosmodel', config=config)}"),
-            highlight=False, soft_wrap=True)
+        out_console.print(plain(f"no packages in {config.translate.package_dir}"),
+                          highlight=False, soft_wrap=True)
+        for line in translation_hints(config, config.translate.languages)[:2]:
+            out_console.print(plain(line), highlight=False, soft_wrap=True)
         return
     print_packages(packages)
 

@@ -145,9 +145,13 @@ class Clock:
                           else "%b %d  %Y")
 
     def stamp(self, value: str | None) -> str:
-        """A time in a sentence, with its zone: 'Nov 29 03:00 CET'."""
+        """A time in a sentence, with its zone: 'Nov 29 03:00 CET' (within half a year of
+        now), else 'Jan 01 2030 01:00 CET'."""
         t = self.local(value)
-        return f"{self.short(value)} {t.tzname()}" if t else ""
+        if t is None:
+            return ""
+        recent = abs(self.now - t) < timedelta(days=182)
+        return f"{t:%b %d}{'' if recent else f' {t:%Y}'} {t:%H:%M} {t.tzname()}"
 
     def date(self, value: str | None) -> str:
         """A publication date: 'Nov 28' within half a year of now, else 'Mar 13 2024'. A
@@ -261,7 +265,7 @@ def print_sources(rows: list[SourceState], config: Config, clock: Clock,
                Column("fails", right=True), Column("arts", right=True),
                Column("retired", right=True)]
     cells: list[list[Cell]] = []
-    notes: list[Text] = []
+    notes: list[tuple[str, int]] = []  # a sentence, and how long the name it begins with
     for row in rows:
         source = by_name[row.name]
         due = parse_time(row.next_due_at)
@@ -273,22 +277,22 @@ def print_sources(rows: list[SourceState], config: Config, clock: Clock,
             else clock.short(row.next_due_at) if due and due > clock.now else "now",
             (str(row.consecutive_failures), "red" if row.consecutive_failures else ""),
             str(row.articles), (str(row.retired_links), "yellow" if row.retired_links else "")])
+        failures = plural(row.consecutive_failures, "failed pass", "failed passes")
         if waiting:
-            notes.append(plain(f"{row.name}: backing off after "
-                               f"{plural(row.consecutive_failures, 'failed pass', 'failed passes')}"
-                               f" in a row, until {clock.stamp(row.next_due_at)}", "yellow"))
+            notes.append((f"{row.name}: backing off after {failures} in a row, until "
+                          f"{clock.stamp(row.next_due_at)}", len(row.name)))
         if row.last_error:
-            notes.append(plain(f"{row.name}: last error {clock.stamp(row.last_error_at)}: "
-                               f"{row.last_error}"))
+            notes.append((f"{row.name}: last error {clock.stamp(row.last_error_at)}: "
+                          f"{row.last_error}", len(row.name)))
         if row.retired_links:
-            notes.append(plain(f"{row.name}: {plural(row.retired_links, 'link')} given up "
-                               "after repeated failures (links with status 'retired')"))
+            notes.append((f"{row.name}: {plural(row.retired_links, 'link')} given up after "
+                          "repeated failures (links with status 'retired')", len(row.name)))
     console.print(fit_table(columns, cells, console.width))
-    for note in notes:
-        console.print(Text("  ") + note, highlight=False)
-    if any(row.consecutive_failures for row in rows):
+    for note, lead in notes:
+        _say(console, note, lead=lead)
+    if any(row.consecutive_failures for row in rows):  # a command: one line, pasted whole
         console.print(plain(f"  to try them now: {command('run', '--force', config=config)}"),
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
 
 
 def short_interval(delta: timedelta) -> str:

@@ -3,10 +3,11 @@
 The store is opened the way datasette opens any mutable file (`?mode=ro`), not as
 immutable: passes and the daemon keep writing to it (WAL), and an immutable open would
 show stale or torn pages. Only on a read-only mount, where nobody can write, is it served
-as immutable (SQLite could not make the -shm file otherwise). Read-only is enforced three times over: datasette refuses any
-statement but SELECT in its SQL box, no canned query writes, and the bundled plugin
-(`pipeline/datasette/plugins/`) sets `PRAGMA query_only` on every connection to the store,
-so not even a write plugin installed in the environment can change it. Under WAL readers
+as immutable (SQLite could not make the -shm file otherwise). Read-only is enforced three
+times over: datasette refuses any statement but SELECT in its SQL box, no canned query
+writes, and the bundled plugin (`pipeline/datasette/plugins/`) sets `PRAGMA query_only` on
+every connection to the store, so not even a write plugin installed in the environment can
+change it. Under WAL readers
 never block the writer, and the writer never blocks readers.
 
 Everything datasette is given lives in `pipeline/datasette/`: `metadata.yml` (descriptions,

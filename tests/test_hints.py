@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.demo.server import Resource, SiteServer
+from pipeline.textwidth import width
 
 from .argos_fixture import build_tiny_package
 from .conftest import REPO, tidings, write_config
@@ -99,23 +101,32 @@ def test_every_command_the_demo_prints_runs_as_printed(tmp_path: Path, packages:
     assert json.loads(translated.stdout)["pending_translation"] == 0  # both were installed
 
 
+def interpreter(word: str) -> Path:
+    """The file a pasted interpreter name or path runs, from the repository's folder."""
+    found = shutil.which(word) if "/" not in word else str(REPO / word)
+    return Path(found or word).absolute()
+
+
 def test_hints_name_python_dash_m_and_the_config_when_called_so(tmp_path: Path,
                                                                packages: dict[str, Path]
                                                                ) -> None:
-    cfg = write_config(tmp_path, [{"name": "x", "url": "http://127.0.0.1:9/f.xml"}])
-    program = f"{os.path.relpath(sys.executable, REPO)} -m pipeline"
-    if re.fullmatch(r"python3?", Path(sys.executable).name) and \
-            subprocess.run(["which", "python3"], capture_output=True, text=True
-                           ).stdout.strip() == sys.executable:
-        program = "python3 -m pipeline"  # what PATH finds is this interpreter
+    cfg = write_config(tmp_path, [{"name": "x", "url": "http://127.0.0.1:9/f.xml"}],
+                       translate={"index_url": "http://127.0.0.1:9/index.json"})
     listed = tidings("models", "list", "--config", str(cfg))
     refused = tidings("translate", "--config", str(cfg))
-    assert refused.code == 1
-    offline = [c for c in printed_commands(listed.stdout + refused.stderr, program)
-               if "--file" in c]
-    assert len(offline) == 2, listed.stdout + refused.stderr
-    for argv in offline:
+    offline = tidings("models", "install", "it", "--config", str(cfg))  # the index is down
+    assert refused.code == 1 and offline.code == 1
+    shown = listed.stdout + refused.stderr + offline.stderr
+    commands = [shlex.split(c) for c in re.findall(r"(\S+ -m pipeline [^\n]*?)\.?$", shown,
+                                                   re.MULTILINE)]
+    assert len(commands) == 4, shown  # online and offline; translate's; the index's
+    for argv in commands:
+        assert interpreter(argv[0]) == Path(sys.executable).absolute(), argv
         assert argv[-2:] == ["--config", str(cfg)]
+    for argv in (c for c in commands if "--file" in c):
         argv = [str(packages["zh"]) if a == "PKG.argosmodel" else a for a in argv]
         done = run_as_printed(argv)
         assert done.returncode == 0, (argv, done.stderr)
+    wide = tidings("models", "list", "--config", str(cfg), env={"COLUMNS": "80"})
+    assert "translate-zh_en" in wide.stdout
+    assert all(width(line) <= 80 for line in wide.stdout.splitlines()), wide.stdout

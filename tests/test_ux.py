@@ -279,7 +279,8 @@ def test_no_sources_is_a_configuration_error(tmp_path: Path, command: str) -> No
     ({"translate": {"languages": ["italian"]}}, "translate.languages"),
     ({"translate": {"target": "English"}}, "translate.target"),
 ])
-def test_language_names_are_refused_naming_the_key(tmp_path: Path, sections: dict[str, dict[str, object]],
+def test_language_names_are_refused_naming_the_key(tmp_path: Path,
+                                                   sections: dict[str, dict[str, object]],
                                                    key: str) -> None:
     cfg = write_config(tmp_path, [{"name": "x", "url": "http://127.0.0.1:9/f.xml"}], **sections)
     result = tidings("stories", "--config", str(cfg))
