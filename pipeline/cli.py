@@ -10,6 +10,7 @@ naming the file and the key. An error is one line on stderr; `-vv` adds the trac
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 import traceback
@@ -158,6 +159,9 @@ class TidingsGroup(click.Group):
             self._fail(ctx, exc, 2)
         except TidingsError as exc:  # StoreError, DigestError, TranslateError …
             self._fail(ctx, exc, 1)
+        except BrokenPipeError:  # `tidings stories | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except OSError as exc:  # a file or folder tidings was told to use
             self._fail(ctx, exc, 1, f"cannot use {exc.filename or 'a file'}: "
                        f"{exc.strerror or exc}")

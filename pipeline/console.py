@@ -190,12 +190,18 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: 
     cell (up to its cap), capped columns shrunk when they do not fit, the wrap column
     given the rest."""
     texts = [[c if isinstance(c, str) else c[0] for c in row] for row in rows]
-    widths = []
-    for i, col in enumerate(columns):
-        natural = max([textwidth.width(t[i]) for t in texts]
-                      + [max(textwidth.width(w) for w in col.header.split() or [""])])
-        widths.append(min(natural, col.cap) if col.cap else natural)
     flex = next((i for i, c in enumerate(columns) if c.wrap), None)
+
+    def natural(whole_headers: bool) -> list[int]:
+        out = []
+        for i, col in enumerate(columns):
+            words = [col.header] if whole_headers else col.header.split() or [""]
+            w = max([textwidth.width(t[i]) for t in texts] + [textwidth.width(x) for x in words])
+            out.append(min(w, col.cap) if col.cap else w)
+        return out
+    widths = natural(True)  # headers on one line when all fits so, the headline unwrapped
+    if sum(widths) + len(columns) - 1 > width:
+        widths = natural(False)
     fixed = sum(w for i, w in enumerate(widths) if i != flex) + len(columns) - 1
     room = width - fixed
     want = MIN_WRAP if flex is not None else 0
@@ -207,8 +213,7 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: 
         widths[widest] -= 1
         room += 1
     if flex is not None:
-        natural = max([textwidth.width(t[flex]) for t in texts] + [len(columns[flex].header)])
-        widths[flex] = max(min(natural, room), MIN_CUT)
+        widths[flex] = max(min(widths[flex], room), MIN_CUT)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0),
                   header_style="bold")
     for col, w in zip(columns, widths, strict=True):
@@ -265,7 +270,7 @@ def print_sources(rows: list[SourceState], config: Config, clock: Clock,
                Column("fails", right=True), Column("arts", right=True),
                Column("retired", right=True)]
     cells: list[list[Cell]] = []
-    notes: list[tuple[str, int]] = []  # a sentence, and how long the name it begins with
+    notes: list[tuple[str, str]] = []  # a source's name, a sentence about it
     for row in rows:
         source = by_name[row.name]
         due = parse_time(row.next_due_at)
@@ -279,17 +284,17 @@ def print_sources(rows: list[SourceState], config: Config, clock: Clock,
             str(row.articles), (str(row.retired_links), "yellow" if row.retired_links else "")])
         failures = plural(row.consecutive_failures, "failed pass", "failed passes")
         if waiting:
-            notes.append((f"{row.name}: backing off after {failures} in a row, until "
-                          f"{clock.stamp(row.next_due_at)}", len(row.name)))
+            until = clock.stamp(row.next_due_at)
+            notes.append((row.name, f"backing off after {failures} in a row, until {until}"))
         if row.last_error:
-            notes.append((f"{row.name}: last error {clock.stamp(row.last_error_at)}: "
-                          f"{row.last_error}", len(row.name)))
+            when = clock.stamp(row.last_error_at)
+            notes.append((row.name, f"last error {when}: {row.last_error}"))
         if row.retired_links:
-            notes.append((f"{row.name}: {plural(row.retired_links, 'link')} given up after "
-                          "repeated failures (links with status 'retired')", len(row.name)))
+            gone = f"{plural(row.retired_links, 'link')} given up after repeated failures"
+            notes.append((row.name, gone + " (status 'retired' in the links table)"))
     console.print(fit_table(columns, cells, console.width))
-    for note, lead in notes:
-        _say(console, note, lead=lead)
+    for name, note in notes:
+        _say(console, f"{name}: {note}", lead=len(name))
     if any(row.consecutive_failures for row in rows):  # a command: one line, pasted whole
         console.print(plain(f"  to try them now: {command('run', '--force', config=config)}"),
                       highlight=False, soft_wrap=True)
