@@ -26,6 +26,8 @@ from .errors import ConfigError
 
 DEFAULT_CONFIG = "config/tidings.toml"
 SOURCE_KINDS = ("feed", "sitemap", "page")
+SOURCE_KEYS = ("name", "url", "kind", "language", "every")  # of each [[sources]] table
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
 _INTERVAL = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
 
@@ -266,8 +268,9 @@ def build_config(user: dict[str, Any], *, path: Path, env: dict[str, str]) -> Co
                    or env.get("ARGOS_PACKAGES_DIR")
                    or str(Path(store_path).parent / "argos-packages"))
     translate = TranslateConfig(
-        target=v.string(t, "translate", "target"),
-        languages=tuple(v.strings(t, "translate", "languages")),
+        target=v.language(v.string(t, "translate", "target"), "translate.target"),
+        languages=tuple(v.language(lang, "translate.languages")
+                        for lang in v.strings(t, "translate", "languages")),
         package_dir=Path(package_dir),
         beam_size=v.integer(t, "translate", "beam_size", minimum=1, maximum=64),
         threads=v.integer(t, "translate", "threads", minimum=0, maximum=1024),
@@ -330,7 +333,7 @@ def _sources(v: _Validator, items: Any) -> list[SourceConfig]:
         v.fail("sources", "must be an array of tables: [[sources]]")
     out: list[SourceConfig] = []
     names: set[str] = set()
-    allowed = {"name", "url", "kind", "language", "every"}
+    allowed = set(SOURCE_KEYS)
     for i, item in enumerate(items):
         where = f"sources[{i}]"
         if not isinstance(item, dict):
@@ -370,6 +373,9 @@ def _watch(v: _Validator, items: Any) -> list[WatchConfig]:
             v.fail(f"watch[{i}]", "must be a table with name and aliases")
         name = v.string(item, f"watch[{i}]", "name")
         aliases = v.strings(item, f"watch[{i}] ({name})", "aliases")
+        if not aliases:
+            v.fail(f"watch[{i}] ({name}).aliases", "empty: list the names to match, e.g. "
+                   f'aliases = ["{name}"] (and its other spellings, 小米 for Xiaomi)')
         out.append(WatchConfig(name=name, aliases=tuple(dict.fromkeys([name, *aliases]))))
     return out
 
@@ -397,6 +403,13 @@ class _Validator:
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
             self.fail(f"{section}.{key}", f"must be an array of strings, got {_kind(value)}")
         return [x for x in value if x.strip()]
+
+    def language(self, code: str, key: str) -> str:
+        """A language code as Argos and langdetect write them: it, zh, en, pt-BR."""
+        if not _LANGUAGE.fullmatch(code):
+            self.fail(key, f"{code!r} is not a language code: write ISO 639-1 codes such as "
+                      '"it", "zh" or "en"')
+        return code
 
     def number(self, table: dict[str, Any], section: str, key: str, *,
                minimum: float | None = None, maximum: float | None = None) -> float:

@@ -36,7 +36,7 @@ import jinja2
 
 from . import textwidth
 from .config import Config, DigestConfig
-from .errors import DigestError
+from .errors import ConfigError, DigestError
 from .models import DigestRow, parse_time
 from .store import Store
 from .summary import summarize
@@ -130,6 +130,9 @@ def run_digest(config: Config, store: Store, *, since: timedelta | None, output:
     """
     from . import mailer  # SMTP lives there; imported here so building never needs it
 
+    if send and not any(_recipients(config.digest)):
+        raise ConfigError(str(config.path), "digest.to", "no recipients to send the digest "
+                          'to: set it, e.g. to = ["analyst@example.com"]')
     now = _aware(now or datetime.now(UTC))
     start = now - (since or config.digest.since)
     window = f"the last {_interval_text(since or config.digest.since)}"

@@ -1,17 +1,24 @@
 """When things are due: source backoff, jitter, first run after a restart, the missed digest.
 
 Pure timing policy shared by `tidings run` (which sources a pass leaves out) and the daemon
-(when each job fires). Nothing here reads the clock unless no `now` is given.
+(when each job fires). Nothing here reads the clock unless no `now` is given. A pass in
+which no source could be reached for a network error (`unreachable`) is the network's
+fault, not the sources': it counts toward no backoff.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .models import SkippedSource, SourceState, parse_time
 
 BACKOFF_CAP = timedelta(hours=24)
+# How a failed name lookup reads in an httpx ConnectError (glibc, musl, macOS, Windows).
+_DNS = re.compile(r"\[Errno -\d+\]|name resolution|Name or service not known|nodename nor "
+                  r"servname|No address associated|getaddrinfo failed", re.IGNORECASE)
 
 
 def backoff_interval(every: timedelta, failures: int) -> timedelta:
@@ -40,7 +47,8 @@ def backing_off(states: dict[str, SourceState | None],
                 now: datetime | None = None) -> list[SkippedSource]:
     """The sources a pass leaves out because they wait out a backoff, and until when."""
     return [SkippedSource(name, f"backing off after {state.consecutive_failures} failed "
-                          "passes in a row", state.next_due_at or "")
+                          f"{'pass' if state.consecutive_failures == 1 else 'passes'} in a row",
+                          state.next_due_at or "")
             for name, state in states.items() if state is not None and backed_off(state, now)]
 
 
@@ -72,3 +80,38 @@ def missed_digest_time(at: str, tz: str, now: datetime, last_digest: datetime | 
     if local_now - scheduled > grace:
         return None
     return scheduled
+
+
+def network_failure(error: str) -> str | None:
+    """"dns" or "connect" when a source's error says its host could not be reached at all
+    (the connection failed, or its name did not resolve; also when it happened fetching
+    robots.txt); None for any other failure (an HTTP status, a bad feed, a slow answer)."""
+    if "ConnectError" not in error and "ConnectTimeout" not in error:
+        return None
+    return "dns" if _DNS.search(error) else "connect"
+
+
+def unreachable(failures: Iterable[tuple[str, str]], sources: int) -> str | None:
+    """The one-line verdict when every one of a pass's `sources` failed (`failures`:
+    (host, error) per failed source), every failure is a network error, and they are on
+    two hosts or more; else None. One host that cannot be reached says nothing of the
+    network (a dead domain, a host down): that source backs off as any failing one."""
+    failures = list(failures)
+    kinds = {host: network_failure(error) for host, error in failures}
+    if len(kinds) < 2 or len(failures) < sources or None in kinds.values():
+        return None
+    dns = sum(kind == "dns" for kind in kinds.values())
+    connect = len(kinds) - dns
+    hosts = f"all {len(kinds)} hosts"
+    if not connect:
+        what = f"DNS failed for {hosts}"
+    elif not dns:
+        what = f"no connection could be made to {hosts}"
+    else:
+        what = (f"DNS failed for {dns} {_plural(dns, 'host')}, no connection to the "
+                f"other {connect}")
+    return f"no source could be reached: is the network up? {what}"
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from .config import SourceConfig
 from .discover import discover
+from .due import backoff_interval, next_due, unreachable
 from .errors import FeedError, FetchError
 from .fetch import Fetcher
-from .models import Link
+from .models import Link, ReportedError
 from .store import Store
 
 log = logging.getLogger("tidings.frontier")
@@ -54,8 +56,8 @@ class Announced:
 
 
 class Frontier:
-    """Discovers a source's links and remembers them, and robots.txt for a day; `store`
-    runs on the store thread through `on_store`."""
+    """Discovers a source's links and remembers them, robots.txt for a day, and a failed
+    source's backoff; `store` runs on the store thread through `on_store`."""
 
     def __init__(self, store: Store, on_store: StoreThread) -> None:
         self.store = store
@@ -123,3 +125,31 @@ class Frontier:
             await self.on_store(self.store.save_validators, url, v.etag, v.last_modified,
                                 v.body)
         return dropped
+
+    async def failed(self, failures: list[tuple[SourceConfig, Exception]],
+                     sources: int) -> str | None:
+        """Record the sources that failed in a pass of `sources`: each backs off for a
+        doubled interval, unless every source failed for a network error. Then the network
+        is at fault: the errors are kept but count toward no backoff, and the verdict
+        (`due.unreachable`) is returned."""
+        errors = self.errors(failures)
+        verdict = unreachable([(urlsplit(s.url).hostname or s.url, e.error)
+                               for (s, _), e in zip(failures, errors, strict=True)], sources)
+        for (source, _), error in zip(failures, errors, strict=True):
+            state = await self.on_store(self.store.source_state, source.name)
+            n = (state.consecutive_failures if state else 0) + 1
+            await self.on_store(self.store.record_source_result, source.name, ok=False,
+                                error=error.error, next_due_at=next_due(source.every, n),
+                                counted=verdict is None)
+            if verdict is None:
+                log.warning("source failed %d time(s) in a row; next try in %s", n,
+                            backoff_interval(source.every, n), extra={"source": source.name})
+        return verdict
+
+    @staticmethod
+    def errors(failures: list[tuple[SourceConfig, Exception]]) -> list[ReportedError]:
+        """What each failed source reports: our own errors as they read, others with
+        their type (an error nobody foresaw)."""
+        return [ReportedError(source.name, getattr(exc, "url", "") or source.url,
+                              str(exc) if isinstance(exc, FetchError | FeedError)
+                              else f"{type(exc).__name__}: {exc}") for source, exc in failures]

@@ -158,6 +158,7 @@ class PassReport:
     failed_sources: list[str] = field(default_factory=list)
     skipped: list[SkippedSource] = field(default_factory=list)
     interrupted: bool = False
+    unreachable: str | None = None  # no source could be reached: the network's verdict
 
     def count(self, fate: Fate, *, new_story: bool = False, flagged: bool = False) -> Fate:
         """Count what became of one link; returns `fate`."""

@@ -31,8 +31,8 @@ import httpx
 from . import extract, language, netguard, stories
 from .budget import Budget
 from .config import Config, SourceConfig
-from .due import backing_off, backoff_interval, next_due
-from .errors import ExtractError, FeedError, FetchError, StoreError
+from .due import backing_off, next_due
+from .errors import ExtractError, FetchError, StoreError
 from .fetch import Fetcher, FetchRecord, make_client
 from .frontier import Frontier
 from .models import Article, Fate, Link, Page, PassReport, ReportedError
@@ -104,6 +104,7 @@ class Pass:
         self._pages = self._announced = 0  # pages prepared; article links waiting this pass
         self._records: list[FetchRecord] = []
         self._stored: list[int] = []  # ids of articles stored pending translation
+        self._failed: list[tuple[SourceConfig, Exception]] = []
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-store")
 
     def run(self) -> PassReport:
@@ -126,9 +127,10 @@ class Pass:
             return fn(*args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._thread, call)
 
-    def _error(self, source: str, url: str, error: str) -> None:
+    def _error(self, source: str, url: str, error: str, *, quiet: bool = False) -> None:
         self.report.errors.append(ReportedError(source=source, url=url, error=error))
-        log.warning("%s", error, extra={"source": source, "url": url})
+        log.log(logging.INFO if quiet else logging.WARNING, "%s", error,
+                extra={"source": source, "url": url})
 
     async def _run(self) -> PassReport:
         self._budget = Budget(self.stop, self.config.fetch.pass_seconds)
@@ -140,6 +142,12 @@ class Pass:
                               load_robots=frontier.load_robots, save_robots=frontier.save_robots,
                               allowed=origins)  # only the sources' own hosts may be private
             await asyncio.gather(*(self._source(fetcher, frontier, s) for s in self.sources))
+            # a failed source backs off, unless none could be reached for a network error
+            verdict = self.report.unreachable = await frontier.failed(self._failed,
+                                                                      len(self.sources))
+            for error in frontier.errors(self._failed):
+                self.report.failed_sources.append(error.source)
+                self._error(error.source, error.url, error.error, quiet=verdict is not None)
         if not self.stop.is_set():
             await self._translate()
         counts = await self._on_store(self.store.counts)
@@ -164,7 +172,7 @@ class Pass:
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of a source is that source's
-            await self._source_failed(source, exc)
+            self._failed.append((source, exc))
             return
         if dropped:
             self._error(name, source.url, f"{dropped} links not kept: {fetch.max_pending} "
@@ -190,18 +198,6 @@ class Pass:
                              next_due_at=next_due(source.every, 0))
         log.info("%d links announced, %d pending, %d new articles", len(found.links),
                  len(pending), new_here, extra={"source": name})
-
-    async def _source_failed(self, source: SourceConfig, exc: Exception) -> None:
-        message = str(exc) if isinstance(exc, FetchError | FeedError) \
-            else f"{type(exc).__name__}: {exc}"
-        self.report.failed_sources.append(source.name)
-        self._error(source.name, getattr(exc, "url", "") or source.url, message)
-        state = await self._on_store(self.store.source_state, source.name)
-        failures = (state.consecutive_failures if state else 0) + 1
-        await self._on_store(self.store.record_source_result, source.name, ok=False,
-                             error=message, next_due_at=next_due(source.every, failures))
-        log.warning("source failed %d time(s) in a row; next try in %s", failures,
-                    backoff_interval(source.every, failures), extra={"source": source.name})
 
     async def _article(self, fetcher: Fetcher, link: Link, budget: Budget) -> Fate | None:
         """One link through the stages; None when it gave nothing (error, stop)."""

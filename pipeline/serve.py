@@ -1,11 +1,13 @@
 """`tidings serve`: the store in datasette, read-only, with tidings' metadata and queries.
 
-The store is opened the way datasette opens any mutable file (`?mode=ro`), never as
+The store is opened the way datasette opens any mutable file (`?mode=ro`), not as
 immutable: passes and the daemon keep writing to it (WAL), and an immutable open would
-show stale or torn pages. Read-only is enforced three times over: datasette refuses any
-statement but SELECT in its SQL box, no canned query writes, and the bundled plugin
-(`pipeline/datasette/plugins/`) sets `PRAGMA query_only` on every connection to the store,
-so not even a write plugin installed in the environment can change it. Under WAL readers
+show stale or torn pages. Only on a read-only mount, where nobody can write, is it served
+as immutable (SQLite could not make the -shm file otherwise). Read-only is enforced three
+times over: datasette refuses any statement but SELECT in its SQL box, no canned query
+writes, and the bundled plugin (`pipeline/datasette/plugins/`) sets `PRAGMA query_only` on
+every connection to the store, so not even a write plugin installed in the environment can
+change it. Under WAL readers
 never block the writer, and the writer never blocks readers.
 
 Everything datasette is given lives in `pipeline/datasette/`: `metadata.yml` (descriptions,
@@ -17,7 +19,9 @@ notes folded away, the SQL editor opening on new developments). See docs/dataset
 from __future__ import annotations
 
 import importlib.util
+import os
 import signal
+import socket
 import subprocess
 import sys
 from importlib import resources
@@ -25,6 +29,7 @@ from pathlib import Path
 from types import FrameType, ModuleType
 
 from .config import Config
+from .errors import TidingsError
 from .store import Store
 
 #: The name the store is served under (/tidings/...), whatever its file is called.
@@ -59,10 +64,13 @@ def load_plugin() -> ModuleType:
     return module
 
 
-def datasette_command(config: Config, *, host: str = "127.0.0.1", port: int = 8001) -> list[str]:
-    """The argv that serves the store of `config` in datasette, read-only, on host:port."""
+def datasette_command(config: Config, *, host: str = "127.0.0.1", port: int = 8001,
+                      immutable: bool = False) -> list[str]:
+    """The argv that serves the store of `config` in datasette, read-only, on host:port
+    (`immutable`: a file nothing can change, on a read-only mount)."""
     files = datasette_dir()
-    argv = [sys.executable, "-m", "datasette", "serve", str(config.store.path),
+    store = ["-i", str(config.store.path)] if immutable else [str(config.store.path)]
+    argv = [sys.executable, "-m", "datasette", "serve", *store,
             "--host", host, "--port", str(port),
             "--metadata", str(files / "metadata.yml"),
             "--plugins-dir", str(files / "plugins"),
@@ -72,19 +80,50 @@ def datasette_command(config: Config, *, host: str = "127.0.0.1", port: int = 80
     return argv
 
 
-def prepare_store(config: Config) -> None:
-    """Create the store if needed and bring its schema up to date (and WAL mode on), so
-    datasette finds every table of the metadata even before the first pass."""
-    Store.open(config.store.path).close()
+def prepare_store(config: Config) -> bool:
+    """Check the store before serving it; returns whether datasette must open it as
+    immutable. An existing store is only read (no migration, no WAL switch: one that needs
+    a migration is a `StoreError` saying to run `tidings run` once); a missing one is
+    created, so datasette finds every table of the metadata before the first pass. On a
+    read-only mount SQLite cannot make the -shm file a live read needs: nobody can write
+    there either, so the file is served as immutable."""
+    path = config.store.path
+    if not path.exists():
+        Store.open(path).close()
+        return False
+    Store.open_readonly(path).close()
+    return not os.access(path.parent, os.W_OK) and not Path(f"{path}-shm").exists()
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (another server holds it …), or None."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return str(exc)
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
 
 
 def serve(config: Config, *, host: str, port: int) -> int:
-    """Run datasette in the foreground until it is interrupted; returns its exit code
-    (0 after Ctrl-C or SIGTERM)."""
-    prepare_store(config)
+    """Run datasette in the foreground until it is interrupted; returns 0 after Ctrl-C or
+    SIGTERM, 1 when datasette failed. A port already taken raises `TidingsError` before
+    anything claims to serve."""
+    immutable = prepare_store(config)
+    problem = port_taken(host, port)
+    if problem:
+        raise TidingsError(f"cannot serve on {host}:{port}: {problem} (another `tidings "
+                           "serve`?); choose another port with --port")
     print(f"tidings: serving {config.store.path} on http://{host}:{port}/{DATABASE} "
           "(read-only; Ctrl-C stops)", file=sys.stderr, flush=True)
-    proc = subprocess.Popen(datasette_command(config, host=host, port=port))
+    proc = subprocess.Popen(datasette_command(config, host=host, port=port,
+                                              immutable=immutable))
     stopping = False
 
     def forward(signum: int, _frame: FrameType | None) -> None:
@@ -112,4 +151,4 @@ def serve(config: Config, *, host: str, port: int) -> int:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return 0 if stopping else code
+    return 0 if stopping or code == 0 else 1

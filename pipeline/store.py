@@ -76,6 +76,37 @@ class Store:
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
         return cls(db, path)
 
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> Store:
+        """The store for commands that only read (`stories`, `sources`, `digest` without
+        `--send`): nothing is written, not even SQLite's -wal/-shm files, so they work on
+        a read-only mount. While a writer is active (a -wal file exists) the file is
+        opened `mode=ro` to read what is committed in the WAL too; otherwise, or where
+        that cannot open, as `immutable` (nothing changes it meanwhile). No migrations: a
+        store that needs them is a `StoreError` saying to run `tidings run` once."""
+        path = Path(path)
+        modes = (["mode=ro"] if Path(f"{path}-wal").exists() else []) + ["immutable=1"]
+        for mode in modes:
+            try:
+                conn = sqlite3.connect(f"{path.absolute().as_uri()}?{mode}", uri=True,
+                                       check_same_thread=False)
+                conn.execute("PRAGMA query_only = ON")
+                db = Database(conn)
+                pending = migrations.migrations.pending(db)
+                break
+            except sqlite3.OperationalError as exc:
+                problem: sqlite3.Error = exc  # e.g. mode=ro where -shm cannot be made
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"the store {path} is damaged or not a tidings store: "
+                                 f"{exc}") from exc
+        else:
+            raise StoreError(f"cannot read the store {path}: {problem}") from problem
+        if pending:
+            db.close()
+            raise StoreError(f"the store {path} was made by an older tidings and needs "
+                             f"{len(pending)} schema update(s): run `tidings run` once")
+        return cls(db, path)
+
     def close(self) -> None:
         self.db.close()
 
@@ -365,11 +396,16 @@ class Store:
             if row else None
 
     def record_source_result(self, name: str, *, ok: bool, error: str | None,
-                             next_due_at: str | None) -> None:
+                             next_due_at: str | None, counted: bool = True) -> None:
+        """A pass's outcome for a source. A failure not `counted` (the network was down)
+        is remembered as its last error but changes neither its failures nor its due time."""
         now = utcnow()
         with self._write():
             self.db.execute("INSERT OR IGNORE INTO source_state (name) VALUES (?)", [name])
-            if ok:
+            if not ok and not counted:
+                self.db.execute("UPDATE source_state SET last_run_at = ?, last_error = ?, "
+                                "last_error_at = ? WHERE name = ?", [now, error, now, name])
+            elif ok:
                 self.db.execute(
                     "UPDATE source_state SET last_run_at = ?, last_success_at = ?, "
                     "consecutive_failures = 0, next_due_at = ? WHERE name = ?",
@@ -473,6 +509,15 @@ class Store:
     def set_importance(self, story_id: int, value: float) -> None:
         with self._write():
             self.db.execute("UPDATE stories SET importance = ? WHERE id = ?", [value, story_id])
+
+    def old_news(self, fresh_days: float) -> int:
+        """Relevant stories left unflagged because they were published more than
+        `fresh_days` before this store first saw them (`stories.fresh_days`)."""
+        return int(self.db.execute(
+            "SELECT COUNT(*) FROM stories s WHERE s.flagged = 0 AND s.published_at IS NOT "
+            "NULL AND julianday(s.first_seen) - julianday(s.published_at) > ? AND EXISTS "
+            "(SELECT 1 FROM articles a WHERE a.story_id = s.id AND a.relevant = 1)",
+            [fresh_days]).fetchone()[0])
 
     def pending_translation_by_language(self) -> dict[str, int]:
         """How many articles wait for a translation package, per language."""

@@ -12,7 +12,17 @@ from pathlib import Path
 from rich.text import Text
 
 from ..config import Config, load_config
-from ..console import graceful_stop, out_console, plain, print_stories, progress
+from ..console import (
+    Clock,
+    command,
+    graceful_stop,
+    out_console,
+    plain,
+    plural,
+    print_stories,
+    progress,
+    translation_hints,
+)
 from ..lock import PassLock
 from ..models import PassReport
 from ..runner import run_pass
@@ -47,40 +57,50 @@ def run_demo(state_dir: Path) -> int:
 
 
 def _summarise(config: Config, report: PassReport, state_dir: Path, config_path: Path) -> int:
+    """The stories, the counts, and commands to paste next (as this program was called,
+    with the demo's `--config`)."""
     console = out_console
     store = Store.open(config.store.path)
     try:
         counts = store.counts()
         stories = store.stories(limit=500)
         pending = store.pending_translation_by_language()
+        old_news = store.old_news(config.stories.fresh_days)
         digest_line = _write_digest(config, store, state_dir)
     finally:
         store.close()
     console.print()
-    print_stories(stories)
+    print_stories(stories, Clock.of(config))
     console.print()
     console.print(
-        f"[bold]{counts['articles']}[/] articles ({counts['duplicates']} duplicates) · "
-        f"[bold]{counts['stories']}[/] stories · [bold red]{counts['flagged']}[/] flagged "
-        f"(★) · {len(report.errors)} pages reported (see below)", highlight=False)
+        f"[bold]{plural(counts['articles'], 'article')}[/] "
+        f"({plural(counts['duplicates'], 'duplicate')}) · "
+        f"[bold]{plural(counts['stories'], 'story', 'stories')}[/] · "
+        f"[bold red]{counts['flagged']}[/] flagged (★)", highlight=False)
+    console.print(plain(
+        f"  {plural(old_news, 'relevant story', 'relevant stories')} not flagged: published "
+        f"over {config.stories.fresh_days:g} days before first seen"), highlight=False)
+    if report.errors:
+        console.print(plain(f"  {plural(len(report.errors), 'page')} reported:"),
+                      highlight=False)
     for error in report.errors:
-        console.print(Text(f"  {error.source}: {error.url}: {error.error}", style="dim"),
+        console.print(Text(f"    {error.source}: {error.url}: {error.error}", style="dim"),
                       highlight=False, soft_wrap=True)
     if pending:
         langs = ", ".join(f"{n} {lang}" for lang, n in pending.items())
-        console.print(plain(
-            f"\nTranslation pending for {langs} articles: no Argos package is installed in "
-            f"{config.translate.package_dir}.\n  Install (online):  tidings models install it zh "
-            f"--config {config_path}\n  Install (offline): tidings models install --file "
-            f"PKG.argosmodel --config {config_path}\n  Then translate:    tidings translate "
-            f"--config {config_path}"), highlight=False)
+        console.print(plain(f"\nTranslation pending for {langs} articles: no Argos package "
+                            f"is installed in {config.translate.package_dir}."),
+                      highlight=False)
+        for line in translation_hints(config, sorted(pending)):
+            console.print(plain(f"  {line}"), highlight=False, soft_wrap=True)
     console.print(plain(f"\nstore:   {config.store.path}\nconfig:  {config_path}"),
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     if digest_line:
-        console.print(plain(digest_line), highlight=False)
-    console.print(plain(f"explore: tidings stories --config {config_path}\n"
-                        f"         tidings serve --config {config_path}   (datasette)"),
-                  highlight=False)
+        console.print(plain(digest_line), highlight=False, soft_wrap=True)
+    console.print("\nexplore: the stories, the sources' health, datasette on :8001")
+    for args in (["stories"], ["sources"], ["serve"]):
+        console.print(plain(f"  {command(*args, config=config)}"), highlight=False,
+                      soft_wrap=True)
     (state_dir / "last-report.json").write_text(json.dumps(report.as_dict(),
                                                            ensure_ascii=False), "utf-8")
     return 0
