@@ -112,7 +112,7 @@ def page(doc: Doc) -> bytes:
             f"<meta property=\"article:published_time\" content=\"{escape(published)}\">"
             f"</head><body><nav><a href=\"/\">Home</a></nav><article><h1>{title}</h1>"
             f"<time datetime=\"{escape(published)}\"></time>\n{paragraphs}\n</article>"
-            f"<footer>Evaluation page</footer></body></html>").encode("utf-8")
+            f"<footer>Evaluation page</footer></body></html>").encode()
 
 
 def feed(base: str, docs: list[Doc], rank: dict[str, int]) -> bytes:
@@ -126,7 +126,7 @@ def feed(base: str, docs: list[Doc], rank: dict[str, int]) -> bytes:
                      f"<pubDate>{format_datetime(when)}</pubDate></item>")
     return (f"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel>"
             f"<title>eval</title><link>{base}/</link><description>eval</description>"
-            f"{''.join(items)}</channel></rss>").encode("utf-8")
+            f"{''.join(items)}</channel></rss>").encode()
 
 
 class Web:
@@ -319,8 +319,8 @@ def mistakes(docs: list[Doc], result: Result) -> list[str]:
 # ------------------------------------------------------------------------------ report
 def table(name: str, results: list[Result], n_docs: int) -> str:
     lines = [f"### {name}: {n_docs} articles, {len(results)} arrival orders", "",
-             "| order seed | stored | stories | pairwise P | pairwise R | pairwise F1 "
-             "| B³ P | B³ R | B³ F1 |", "|---|---|---|---|---|---|---|---|---|"]
+             ("| order seed | stored | stories | pairwise P | pairwise R | pairwise F1 "
+             "| B³ P | B³ R | B³ F1 |"), "|---|---|---|---|---|---|---|---|---|"]
     for res in results:
         s = res.scores
         lines.append(f"| {res.seed} | {n_docs - len(res.missing)} | {res.stories} | "
