@@ -75,6 +75,90 @@ _DATE_PATTERNS = (
 _LATIN_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-\u2010\u2011.][A-Za-z0-9]+)*")
 _SENTENCE_END = re.compile(r"[.!?:;\"“”「」。！？\n(（]\s*$")
 
+# Chinese numerals: 三十万 = 300000, 一百亿 = 10000000000, 三点五亿 = 350000000,
+# 百分之三十八点八 = 38.8%, 二〇二一年 = 2021年. Rewritten as digits before any other reading.
+_CN_DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+              "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_SMALL = {"十": 10, "百": 100, "千": 1000}
+_CN_LARGE = {"万": 10_000, "亿": 100_000_000}
+_CN_CHARS = "".join(_CN_DIGITS) + "".join(_CN_SMALL) + "".join(_CN_LARGE)
+_CN_RUN = re.compile(r"(?P<pct>百分之)?(?P<run>[" + _CN_CHARS + r"]+(?:点[" + "".join(_CN_DIGITS)
+                     + r"]+[万亿]*)?)(?P<after>[年月日号]?)")
+_CN_MAX_RUN = 24  # longer runs are not numbers anyone writes
+
+
+def _cn_integer(run: str) -> int | None:
+    """The value of a numeral without a decimal point, or None when it is not one."""
+    if all(ch in _CN_DIGITS for ch in run):  # 二〇二一: read digit by digit
+        return int("".join(str(_CN_DIGITS[ch]) for ch in run)) if len(run) > 1 else \
+            _CN_DIGITS[run]
+    total = section = number = 0
+    for ch in run:
+        if ch in _CN_DIGITS:
+            number = _CN_DIGITS[ch]
+        elif ch in _CN_SMALL:
+            section += (number or 1) * _CN_SMALL[ch]
+            number = 0
+        elif ch == "万":
+            total += (section + number or 1) * 10_000
+            section = number = 0
+        elif ch == "亿":
+            total = (total + section + number or 1) * 100_000_000
+            section = number = 0
+        else:
+            return None
+    return total + section + number
+
+
+def _cn_value(run: str) -> float | None:
+    if "点" not in run:
+        value = _cn_integer(run)
+        return None if value is None else float(value)
+    left, _, right = run.partition("点")
+    digits = "".join(str(_CN_DIGITS[ch]) for ch in right if ch in _CN_DIGITS)
+    scale = 1.0
+    for ch in right[len(digits):]:
+        scale *= _CN_LARGE.get(ch, 1)
+    whole = _cn_integer(left) if left else 0
+    if whole is None or not digits:
+        return None
+    return (whole + float("0." + digits)) * scale
+
+
+_CN_PERCENT_DIGITS = re.compile(r"百分之\s?(\d+(?:\.\d+)?)")
+
+
+def _number_text(value: float, *, year: bool = False) -> str:
+    """Digits the number reader takes as this value: 2021 as a year only before 年, else
+    2,000 (so 两千辆 is not read as the year 2000)."""
+    if value != int(value):
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return str(int(value)) if year or value < 1000 else f"{int(value):,}"
+
+
+def chinese_numerals(text: str) -> str:
+    """Text with Chinese numerals rewritten as digits where they are quantities, dates or
+    percentages (三十万辆 → 300000辆, 十一月二十七日 → 11月27日, 百分之三十 → 30%).
+    Numerals below 100 that are neither (一个, 第一, 统一) are left as they are."""
+    if not any(ch in _CN_CHARS for ch in text):
+        return text  # also no 百分之
+
+    def rewrite(m: re.Match[str]) -> str:
+        run = m["run"]
+        if len(run) > _CN_MAX_RUN or not (run[0] in _CN_DIGITS or run[0] == "十"):
+            return m.group(0)  # 百货, 千万, 万一, 亿万: words, not numbers
+        value = _cn_value(run)
+        if value is None:
+            return m.group(0)
+        if m["pct"]:
+            return f"{_number_text(value)}%{m['after']}"
+        if m["after"] or value >= 100:
+            return f"{_number_text(value, year=m['after'] == '年')}{m['after']}"
+        return m.group(0)
+
+    return _CN_PERCENT_DIGITS.sub(r"\1%", _CN_RUN.sub(rewrite, text))
+
+
 def words(text: str) -> list[str]:
     """A whitespace-separated word list (for the lists below)."""
     return text.split()
@@ -193,7 +277,7 @@ def numbers(text: str, lang: str = "en", *, years: set[str] | None = None) -> li
     """Canonical numbers in `text`, in order of first mention (a headline's or a lead's
     figure is the one other write-ups repeat). Years go to `years` when given; bare
     integers below 100 (counts, ordinals) are dropped."""
-    text = unicodedata.normalize("NFKC", text)
+    text = chinese_numerals(unicodedata.normalize("NFKC", text))
     found: dict[str, int] = {}
     for m in _NUMBER.finditer(text):
         value = parse_number(m["num"], lang)
@@ -226,7 +310,7 @@ def dates(text: str) -> tuple[list[str], list[str]]:
     """("MM-DD" dates, years) mentioned in `text`, in any of the three languages."""
     found: set[str] = set()
     years: set[str] = set()
-    _strip_dates(unicodedata.normalize("NFKC", text), found, years)
+    _strip_dates(chinese_numerals(unicodedata.normalize("NFKC", text)), found, years)
     return sorted(found), sorted(years)
 
 
@@ -308,7 +392,7 @@ def extract(text: str, lang: str = "en", *, with_names: bool = True) -> Figures:
     text = unicodedata.normalize("NFKC", text)
     found_dates: set[str] = set()
     found_years: set[str] = set()
-    rest = _strip_dates(text, found_dates, found_years)
+    rest = _strip_dates(chinese_numerals(text), found_dates, found_years)
     nums = numbers(rest, lang, years=found_years)
     return Figures(numbers=nums, dates=sorted(found_dates), years=sorted(found_years),
                    names=names(text, lang) if with_names else [])

@@ -39,6 +39,7 @@ from pipeline.stories import (
     Placement,
     fingerprint,
     index_keys,
+    key_weights,
     place,
 )
 
@@ -118,10 +119,12 @@ def to_article(item: Item, *, translated: bool, dated: bool = True,
 
 class MemoryIndex:
     """The store's candidate lookup, in memory: key → (seen_at, article id), newest
-    `per_key` within the window per key — the same contract as `Store.candidates`."""
+    `per_key` within the window per key (per key prefix, `key_weights()`, as the runner
+    asks the store) — the same contract as `Store.candidates`."""
 
-    def __init__(self, per_key: int = CANDIDATES_PER_KEY) -> None:
-        self.per_key = per_key
+    def __init__(self, per_key: int | None = None) -> None:
+        self.caps = key_weights() if per_key is None else {}
+        self.per_key = per_key or CANDIDATES_PER_KEY
         self.keys: dict[str, list[tuple[str, int]]] = defaultdict(list)
         self.rows: dict[int, Candidate] = {}
         self.next_id = 1
@@ -136,11 +139,12 @@ class MemoryIndex:
             if not entries:
                 continue
             taken = 0
+            cap = self.caps.get(key.split(":", 1)[0], self.per_key)
             for seen, article_id in reversed(entries):  # newest first
                 if low <= seen <= high:
                     ids[article_id] = None
                     taken += 1
-                    if taken >= self.per_key:
+                    if taken >= cap:
                         break
         return [self.rows[i] for i in ids]
 
@@ -155,6 +159,11 @@ class MemoryIndex:
                          duplicate_of=placement.duplicate_of, seen_at=seen, lang=article.lang,
                          fingerprint=Fingerprint.from_json(fp.to_json()))
         self.rows[article_id] = cand
+        if placement.merge:  # as Store.merge_stories: the folded stories' articles move
+            folded = set(placement.merge)
+            for row in self.rows.values():
+                if row.story_id in folded:
+                    row.story_id = story_id
         if placement.duplicate_of is None:
             for key in keys:
                 bucket = self.keys[key]
@@ -203,6 +212,7 @@ def run(items: list[Item], *, translated: bool, config: StoriesConfig | None = N
         return item.published or UNDATED if dated else UNDATED
 
     ordered = sorted(items, key=lambda it: (when(it), it.id))
+    row_of: dict[str, int] = {}
     for item in ordered:
         article = to_article(item, translated=translated, dated=dated)
         if not article.published_at:
@@ -215,10 +225,12 @@ def run(items: list[Item], *, translated: bool, config: StoriesConfig | None = N
         placement = place(article, fp, cands, config)
         cand = index.add(article, fp, placement, keys)
         id_of[cand.article_id] = item.id
-        out.story_of[item.id] = cand.story_id or cand.article_id
+        row_of[item.id] = cand.article_id
         out.duplicate_of[item.id] = (id_of[placement.duplicate_of]
                                      if placement.duplicate_of is not None else None)
         out.placements[item.id] = placement
+    for item_id, row in row_of.items():  # after merges
+        out.story_of[item_id] = index.rows[row].story_id or row
     return out
 
 
