@@ -191,6 +191,42 @@ cina cinese gruppo news reuters bloomberg xinhua cnevpost wechat weibo q1 q2 q3 
 """))
 
 
+PINYIN_CHARS = 200  # Chinese characters (headline and lead) whose pinyin is kept
+PINYIN_MIN_LETTERS = 5  # a Latin name shorter than this is too likely to match by chance
+_HANZI_RUN = re.compile(r"[\u4e00-\u9fff]+")
+
+
+def pinyin_grams(text: str, *, limit: int = PINYIN_CHARS) -> list[str]:
+    """Toneless pinyin of every run of two and three Chinese characters among the first
+    `limit` of `text`: 亦庄 → "yizhuang", 雷军 → "leijun", 青岛 → "qingdao". A Latin name
+    in another article (normalised, spaces removed) found among them is a shared name."""
+    from pypinyin import lazy_pinyin  # its dictionaries load on first use (~0.2 s)
+
+    grams: dict[str, None] = {}
+    left = limit
+    for run in _HANZI_RUN.findall(text):
+        run = run[:left]
+        left -= len(run)
+        syllables = lazy_pinyin(run, errors="ignore")
+        if len(syllables) != len(run):  # a character without a reading: skip the run
+            continue
+        for n in (2, 3):
+            for i in range(len(syllables) - n + 1):
+                grams["".join(syllables[i:i + n])] = None
+        if left <= 0:
+            break
+    return list(grams)
+
+
+def latin_key(name: str) -> str | None:
+    """The form of a Latin name compared with pinyin: letters only, or None when too short
+    or not plain ASCII ("lei jun" → "leijun", "E-Town" → None: "etown" is four letters)."""
+    letters = name.replace(" ", "")
+    if not letters.isascii() or not letters.isalpha() or len(letters) < PINYIN_MIN_LETTERS:
+        return None
+    return letters.lower()
+
+
 @dataclass(slots=True)
 class Figures:
     """What `extract` finds in one text."""

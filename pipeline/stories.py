@@ -122,6 +122,7 @@ class Fingerprint:
     names: list[str] = field(default_factory=list)
     entities: list[str] = field(default_factory=list)
     vector: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # embedding
+    pinyin: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))  # Chinese only
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,6 +133,7 @@ class Fingerprint:
             "sentences": self.sentences, "numbers": self.numbers, "dates": self.dates,
             "years": self.years, "names": self.names, "entities": self.entities,
             "vector": embed.pack(self.vector) if self.vector.size else "",
+            "pinyin": _pack24(self.pinyin),
         }
 
     @classmethod
@@ -147,6 +149,7 @@ class Fingerprint:
             dates=list(data.get("dates", [])), years=list(data.get("years", [])),
             names=list(data.get("names", [])), entities=list(data.get("entities", [])),
             vector=embed.unpack(data.get("vector", "")),  # v2: none, so no embedding signal
+            pinyin=_unpack24(data.get("pinyin", "")),
         )
 
 
@@ -180,6 +183,26 @@ def _unpack(text: str) -> np.ndarray:
     if not text:
         return np.zeros(0, np.uint32)
     return np.frombuffer(base64.b64decode(text), dtype="<u4")
+
+
+def _pack24(values: np.ndarray) -> str:
+    """24-bit values in 3 bytes each (pinyin hashes: ~400 per Chinese article)."""
+    raw = np.asarray(values, dtype="<u4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _unpack24(text: str) -> np.ndarray:
+    raw = base64.b64decode(text) if text else b""
+    if not raw or len(raw) % 3:
+        return np.zeros(0, np.uint32)
+    wide = np.zeros((len(raw) // 3, 4), np.uint8)
+    wide[:, :3] = np.frombuffer(raw, np.uint8).reshape(-1, 3)
+    return wide.view("<u4").ravel().astype(np.uint32)
+
+
+def pinyin_hash(gram: str) -> int:
+    """24 bits of a pinyin string or Latin name key (collisions: ~400 in 16.7 million)."""
+    return int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=3).digest(), "little")
 
 
 def _is_cjk(text: str, lang: str) -> bool:
@@ -266,6 +289,7 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
         figures.numbers += [n for n in extra.numbers if n not in figures.numbers]
         figures.dates = sorted(set(figures.dates) | set(extra.dates))
         names += [n for n in extra.names if n not in names]
+    grams = fpr.pinyin_grams(f"{article.title}\n{body}") if cjk_body else []
     return Fingerprint(
         content_hash=article.content_hash or _content_hash(body),
         lang=article.lang, text_lang=text_lang,
@@ -276,6 +300,7 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
         numbers=figures.numbers[:30], dates=figures.dates[:10], years=figures.years[:10],
         names=names[:40], entities=sorted(set(article.entities)),
         vector=(embedder or embed.shared()).embed_one(embed.article_text(article.title, body)),
+        pinyin=np.unique(np.asarray([pinyin_hash(g) for g in grams], dtype=np.uint32)),
     )
 
 
@@ -403,6 +428,7 @@ class PairScore:
     dates: list[str] = field(default_factory=list)
     years: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    pinyin: list[str] = field(default_factory=list)  # of `names`: found in Chinese as pinyin
     entities: list[str] = field(default_factory=list)
     days_apart: float | None = None
     in_window: bool = True
@@ -445,6 +471,9 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
     names_a, names_b = distinctive_names(a), distinctive_names(b)
     set_b = set(names_b)
     shared_names = [n for n in names_a if n in set_b]
+    p.pinyin = [n for n in _by_pinyin(a, names_b) + _by_pinyin(b, names_a)
+                if n not in shared_names]
+    shared_names += p.pinyin
     inside = {part for n in shared_names if " " in n for part in n.split()}
     p.names = [n for n in shared_names if n not in inside]
     union = len(set(names_a) | set_b)
@@ -454,7 +483,8 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
         "embedding": C_COSINE * (p.cosine - COSINE_MID) if a.vector.size and b.vector.size
         else 0.0,
         "text": C_TEXT * max(0.0, p.text - TEXT_FLOOR),
-        "names": (C_NAME_SHARE * len(shared_names) / max(3, min(len(names_a), len(names_b)))
+        "names": (C_NAME_SHARE * min(1.0, len(shared_names)
+                                     / max(3, min(len(names_a), len(names_b))))
                   + C_NAME_JACCARD * (len(shared_names) / union if union else 0.0)),
         "numbers": C_NUMBER * number_points,
         "dates": C_DATE * min(MAX_DATES, len(p.dates)) + year_part,
@@ -463,6 +493,19 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
     p.score = _sigmoid(p.logit)
     p.signal = max(p.parts, key=lambda k: p.parts[k])
     return p
+
+
+def _by_pinyin(chinese: Fingerprint, names: list[str]) -> list[str]:
+    """Latin `names` of one article that the other, Chinese one writes in characters."""
+    if not chinese.pinyin.size:
+        return []
+    grams = set(chinese.pinyin.tolist())
+    found = []
+    for name in names:
+        key = fpr.latin_key(name)
+        if key and pinyin_hash(key) in grams:
+            found.append(name)
+    return found
 
 
 @dataclass(slots=True)
@@ -578,6 +621,7 @@ def _evidence(signal: str, score: float, cand: Candidate, pair: PairScore, n: in
         "shared_dates": pair.dates,
         "shared_years": pair.years,
         "shared_names": pair.names[:10],
+        "names_by_pinyin": pair.pinyin[:10],
         "shared_entities": pair.entities,
         "log_odds": {k: round(v, 2) for k, v in pair.parts.items()},
         "days_apart": None if pair.days_apart is None else round(pair.days_apart, 2),
