@@ -30,7 +30,7 @@ DIM = 512  # the model's output size
 TITLE_CHARS = 300  # a headline longer than this is not a headline
 LEAD_CHARS = 400  # characters of the body after the headline (about two sentences)
 MAX_CHARS = 2000  # bound on what `embed` reads of any one text: hostile input stays cheap
-MAX_TOKENS = 128  # SentencePiece pieces embedded per text: the cost is linear in them
+MAX_TOKENS = 96  # SentencePiece pieces embedded per text: the cost is linear in them
 BLAS_THREADS = 1  # one article is small matrices: more threads burn CPU, gain nothing
 
 _WS = re.compile(r"\s+")

@@ -17,6 +17,7 @@ and small counts are kept apart or dropped: they match everything.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -196,23 +197,40 @@ PINYIN_MIN_LETTERS = 5  # a Latin name shorter than this is too likely to match 
 _HANZI_RUN = re.compile(r"[\u4e00-\u9fff]+")
 
 
+_READINGS: dict[str, tuple[str, ...]] = {}
+READINGS_PER_CHAR = 2  # 重庆 is chongqing, not zhongqing: the first two readings count
+
+
+def _readings(char: str) -> tuple[str, ...]:
+    """A character's toneless pinyin readings, most common first (亦 → ("yi",))."""
+    found = _READINGS.get(char)
+    if found is None:
+        from pypinyin.pinyin_dict import pinyin_dict  # a plain table, ~0.2 s to import
+
+        plain = (unicodedata.normalize("NFD", r).encode("ascii", "ignore").decode()
+                 for r in pinyin_dict.get(ord(char), "").split(","))
+        found = tuple(dict.fromkeys(r for r in plain if r.isalpha()))[:READINGS_PER_CHAR]
+        _READINGS[char] = found
+    return found
+
+
 def pinyin_grams(text: str, *, limit: int = PINYIN_CHARS) -> list[str]:
     """Toneless pinyin of every run of two and three Chinese characters among the first
-    `limit` of `text`: 亦庄 → "yizhuang", 雷军 → "leijun", 青岛 → "qingdao". A Latin name
-    in another article (normalised, spaces removed) found among them is a shared name."""
-    from pypinyin import lazy_pinyin  # its dictionaries load on first use (~0.2 s)
-
+    `limit` of `text`, in each character's common readings: 亦庄 → "yizhuang", 雷军 →
+    "leijun", 青岛 → "qingdao", 长安 → "changan" (and "zhangan"). A Latin name of another
+    article (normalised, spaces removed) found among them is a shared name."""
     grams: dict[str, None] = {}
     left = limit
     for run in _HANZI_RUN.findall(text):
         run = run[:left]
         left -= len(run)
-        syllables = lazy_pinyin(run, errors="ignore")
-        if len(syllables) != len(run):  # a character without a reading: skip the run
-            continue
+        readings = [_readings(ch) for ch in run]
         for n in (2, 3):
-            for i in range(len(syllables) - n + 1):
-                grams["".join(syllables[i:i + n])] = None
+            for i in range(len(run) - n + 1):
+                window = readings[i:i + n]
+                if all(window):
+                    for combo in itertools.product(*window):
+                        grams["".join(combo)] = None
         if left <= 0:
             break
     return list(grams)

@@ -58,7 +58,7 @@ MINHASH_SCHEME = "affine32"  # pinned: stored signatures must not change with da
 LSH_BANDS = 16  # 16 bands × 4 rows over the shingle signature: ~50% Jaccard to collide
 LSH_ROWS = SHINGLE_PERM // LSH_BANDS
 EMBED_BANDS = 16  # bands of the embedding's sign bits (random hyperplanes, fixed seed) …
-EMBED_BITS = 10  # … of this many bits: cosine 0.7 collides in ~1 band in 3, 0.3 in ~1 in 190
+EMBED_BITS = 12  # … of this many bits: cosine 0.7 collides in ~1 band in 33, 0.3 in ~1 in 490
 EMBED_SEED = 20241128  # pinned: stored keys must not change between processes
 SENTENCE_MIN_WORDS = 8  # sentences shorter than this are boilerplate-prone, not hashed
 SENTENCE_MIN_CHARS = 15  # the same for Chinese
@@ -378,7 +378,7 @@ def key_weights() -> dict[str, int]:
     """How many (newest, within the window) articles the store should return per key, by
     key prefix. Near-duplicate keys need few; an embedding band or a single name is
     shared by more unrelated articles than a combined key, so it brings fewer."""
-    return {"hash": 5, "lsh": 10, "sent": 10, "emb": 8, "name": 10,
+    return {"hash": 5, "lsh": 10, "sent": 10, "emb": 4, "name": 8,
             "ent+num": CANDIDATES_PER_KEY, "ent+date": CANDIDATES_PER_KEY,
             "num+num": CANDIDATES_PER_KEY, "name+num": CANDIDATES_PER_KEY,
             "name+date": CANDIDATES_PER_KEY, "names": CANDIDATES_PER_KEY}
