@@ -571,7 +571,8 @@ def place(article: Article, fp: Fingerprint, candidates: list[Candidate],
         return Placement(story_id=chosen.story_id, score=round(score, 3), evidence=evidence)
     # The older story (smaller id) survives; the article joins it.
     ids = sorted([chosen.story_id, *merged_ids])
-    evidence["merged"] = merged
+    evidence["merged"] = ids[1:]  # folded into ids[0]
+    evidence["merge_links"] = merged  # each other story the article linked, and how
     evidence["merge_margin"] = MERGE_MARGIN
     return Placement(story_id=ids[0], score=round(score, 3), evidence=evidence,
                      merge=ids[1:])
