@@ -165,8 +165,8 @@ class Web:
 
 
 # ------------------------------------------------------------------------------ a run
-def write_config(directory: Path, web: Web, n_docs: int) -> Path:
-    document = {
+def write_config(directory: Path, web: Web, n_docs: int, join: float | None = None) -> Path:
+    document: dict[str, Any] = {
         "store": {"path": str(directory / "tidings.db")},
         "fetch": {"host_delay": 0.0, "timeout": 20, "retries": 1, "backoff": 0.1,
                   "max_articles": max(n_docs, 1)},
@@ -174,6 +174,8 @@ def write_config(directory: Path, web: Web, n_docs: int) -> Path:
         "sources": [{"name": f"feed{k}", "url": web.feed_url(k), "kind": "feed",
                      "every": "1m"} for k in range(web.feeds)],
     }
+    if join is not None:
+        document["stories"] = {"join": join}
     path = directory / "tidings.toml"
     path.write_text(dump_toml(document), "utf-8")
     return path
@@ -227,7 +229,7 @@ class Result:
 
 
 def run_order(docs: list[Doc], seed: int, *, passes: int, feeds: int,
-              keep: Path | None = None) -> Result:
+              keep: Path | None = None, join: float | None = None) -> Result:
     order = list(docs)
     random.Random(seed).shuffle(order)
     rank = {doc.id: i for i, doc in enumerate(order)}
@@ -238,7 +240,7 @@ def run_order(docs: list[Doc], seed: int, *, passes: int, feeds: int,
     try:
         with tempfile.TemporaryDirectory(prefix="tidings-eval-") as tmp:
             directory = Path(tmp)
-            config = write_config(directory, web, len(docs))
+            config = write_config(directory, web, len(docs), join)
             for chunk in chunks:
                 web.announce(chunk, rank)
                 report = tidings_run(config)
@@ -347,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--passes", type=int, default=1, help="`tidings run` passes per order")
     parser.add_argument("--feeds", type=int, default=1, help="feeds (sources) on the site")
+    parser.add_argument("--join", type=float,
+                        help="stories.join for the run (default: the packaged one)")
     parser.add_argument("--keep", type=Path, help="copy each order's store into this folder")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     parser.add_argument("--mistakes", action="store_true",
@@ -359,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for seed in range(args.first_seed, args.first_seed + args.orders):
         res = run_order(docs, seed, passes=max(1, args.passes), feeds=max(1, args.feeds),
-                        keep=args.keep)
+                        keep=args.keep, join=args.join)
         results.append(res)
         s = res.scores
         print(f"order {seed}: F1 {s['f1']:.3f} (P {s['p']:.3f} R {s['r']:.3f}) "
@@ -367,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
         if args.mistakes:
             print("\n".join(mistakes(docs, res)), file=sys.stderr)
-    print(table(f"{name}, {args.passes} pass(es), {args.feeds} feed(s)", results, len(docs)))
+    join = f", join {args.join:g}" if args.join is not None else ""
+    print(table(f"{name}, {args.passes} pass(es), {args.feeds} feed(s){join}", results,
+                len(docs)))
     missing = sorted(set(itertools.chain.from_iterable(r.missing for r in results)))
     if missing:
         print(f"\nnot stored in some order ({len(missing)}): {', '.join(missing[:30])}")
