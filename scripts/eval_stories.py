@@ -217,6 +217,38 @@ def stored_stories(db: Path) -> tuple[dict[str, int], dict[str, dict[str, Any]]]
     return out, detail
 
 
+def key_recall(db: Path, docs: list[Doc]) -> dict[str, float]:
+    """Of the same-event pairs of stored originals (not duplicates), the share that share
+    an index key (`article_keys`, the candidate index) — all keys, and by kind of key."""
+    con = sqlite3.connect(db)
+    try:
+        slugs = {}
+        for article_id, url, fetched in con.execute(
+                "SELECT id, url, fetched_url FROM articles WHERE duplicate_of IS NULL"):
+            match = _PAGE.search(fetched or "") or _PAGE.search(url or "")
+            if match:
+                slugs[article_id] = match.group(1)
+        keys: dict[str, set[str]] = {}
+        for key, article_id in con.execute("SELECT key, article_id FROM article_keys"):
+            if article_id in slugs and not key.startswith("hash:"):
+                keys.setdefault(slugs[article_id], set()).add(key)
+    finally:
+        con.close()
+    event = {d.slug: d.event for d in docs}
+    pairs = [(a, b) for a, b in itertools.combinations(sorted(keys), 2) if event[a] == event[b]]
+    out: dict[str, float] = {"pairs": len(pairs)}
+    for kind in ("all", "emb", "name", "other"):
+        def shared(a: str, b: str, kind: str = kind) -> bool:
+            common = keys[a] & keys[b]
+            if kind == "all":
+                return bool(common)
+            if kind == "other":
+                return any(k.split(":", 1)[0] not in ("emb", "name") for k in common)
+            return any(k.startswith(kind + ":") for k in common)
+        out[kind] = sum(shared(a, b) for a, b in pairs) / len(pairs) if pairs else 1.0
+    return out
+
+
 @dataclass(slots=True)
 class Result:
     seed: int
@@ -226,6 +258,7 @@ class Result:
     errors: list[dict[str, Any]] = field(default_factory=list)
     predicted: dict[str, int] = field(default_factory=dict)
     detail: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[str, float] = field(default_factory=dict)
 
 
 def run_order(docs: list[Doc], seed: int, *, passes: int, feeds: int,
@@ -246,6 +279,7 @@ def run_order(docs: list[Doc], seed: int, *, passes: int, feeds: int,
                 report = tidings_run(config)
                 errors += report.get("errors", [])
             slug_story, detail = stored_stories(directory / "tidings.db")
+            keys = key_recall(directory / "tidings.db", docs)
             if keep is not None:
                 keep.mkdir(parents=True, exist_ok=True)
                 target = keep / f"order-{seed}.db"
@@ -270,7 +304,8 @@ def run_order(docs: list[Doc], seed: int, *, passes: int, feeds: int,
     return Result(seed=seed, scores=score(gold, predicted),
                   stories=len(set(predicted.values())), missing=missing, errors=errors,
                   predicted=predicted,
-                  detail={doc.id: detail[doc.slug] for doc in docs if doc.slug in detail})
+                  detail={doc.id: detail[doc.slug] for doc in docs if doc.slug in detail},
+                  keys=keys)
 
 
 # ------------------------------------------------------------------------------ metrics
@@ -367,8 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         results.append(res)
         s = res.scores
         print(f"order {seed}: F1 {s['f1']:.3f} (P {s['p']:.3f} R {s['r']:.3f}) "
-              f"B³ F1 {s['b3f1']:.3f}, {res.stories} stories, {len(res.missing)} not stored",
-              file=sys.stderr, flush=True)
+              f"B³ F1 {s['b3f1']:.3f}, {res.stories} stories, {len(res.missing)} not stored; "
+              f"same-event pairs sharing an index key: {res.keys['all']:.3f} (embedding "
+              f"bands {res.keys['emb']:.3f}, names {res.keys['name']:.3f}, other keys "
+              f"{res.keys['other']:.3f})", file=sys.stderr, flush=True)
         if args.mistakes:
             print("\n".join(mistakes(docs, res)), file=sys.stderr)
     join = f", join {args.join:g}" if args.join is not None else ""
@@ -381,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "input": name, "passes": args.passes, "feeds": args.feeds,
             "orders": [{"seed": r.seed, "scores": r.scores, "stories": r.stories,
+                        "key_recall": r.keys,
                         "missing": r.missing, "errors": r.errors, "predicted": r.predicted}
                        for r in results]}, ensure_ascii=False, indent=1), "utf-8")
     return 0
