@@ -86,6 +86,7 @@ _CN_CHARS = "".join(_CN_DIGITS) + "".join(_CN_SMALL) + "".join(_CN_LARGE)
 _CN_RUN = re.compile(r"(?P<pct>百分之)?(?P<run>[" + _CN_CHARS + r"]+(?:点[" + "".join(_CN_DIGITS)
                      + r"]+[万亿]*)?)(?P<after>[年月日号]?)")
 _CN_MAX_RUN = 24  # longer runs are not numbers anyone writes
+_CN_ANY = re.compile("[" + _CN_CHARS + "]")
 
 
 def _cn_integer(run: str) -> int | None:
@@ -141,7 +142,7 @@ def chinese_numerals(text: str) -> str:
     """Text with Chinese numerals rewritten as digits where they are quantities, dates or
     percentages (三十万辆 → 300000辆, 十一月二十七日 → 11月27日, 百分之三十 → 30%).
     Numerals below 100 that are neither (一个, 第一, 统一) are left as they are."""
-    if not any(ch in _CN_CHARS for ch in text):
+    if not _CN_ANY.search(text):
         return text  # also no 百分之
 
     def rewrite(m: re.Match[str]) -> str:
