@@ -189,7 +189,8 @@ sunday lunedì martedì mercoledì giovedì venerdì sabato domenica mr mrs ms d
 COMMON_NAMES = frozenset(words("""
 china chinese beijing shanghai shenzhen us usa u.s america american europe european eu asia
 global world group co ltd inc corp company ceo cfo ev evs nev nevs suv suvs ai it pechino
-cina cinese gruppo news reuters bloomberg xinhua cnevpost wechat weibo q1 q2 q3 q4
+cina cinese gruppo news reuters bloomberg xinhua cnevpost wechat weibo q1 q2 q3 q4 pro max
+plus ultra mini lite
 """))
 
 
@@ -215,7 +216,8 @@ def _readings(char: str) -> tuple[str, ...]:
     return found
 
 
-def pinyin_grams(text: str, *, limit: int = PINYIN_CHARS) -> list[str]:
+def pinyin_grams(text: str, *, limit: int = PINYIN_CHARS,
+                 readings: int = READINGS_PER_CHAR) -> list[str]:
     """Toneless pinyin of every run of two and three Chinese characters among the first
     `limit` of `text`, in each character's common readings: 亦庄 → "yizhuang", 雷军 →
     "leijun", 青岛 → "qingdao", 长安 → "changan" (and "zhangan"). A Latin name of another
@@ -225,16 +227,42 @@ def pinyin_grams(text: str, *, limit: int = PINYIN_CHARS) -> list[str]:
     for run in _HANZI_RUN.findall(text):
         run = run[:left]
         left -= len(run)
-        readings = [_readings(ch) for ch in run]
+        options = [_readings(ch)[:readings] for ch in run]
         for n in (2, 3):
             for i in range(len(run) - n + 1):
-                window = readings[i:i + n]
+                window = options[i:i + n]
                 if all(window):
                     for combo in itertools.product(*window):
                         grams["".join(combo)] = None
         if left <= 0:
             break
     return list(grams)
+
+
+_SYLLABLES: frozenset[str] | None = None
+
+
+def reads_as_pinyin(letters: str) -> bool:
+    """True when lower-case `letters` split into at most four pinyin syllables: "qingdao",
+    "leijun", "yizhuang" do; "szeged", "hungary", "teixeira" do not."""
+    global _SYLLABLES
+    if _SYLLABLES is None:
+        from pypinyin.pinyin_dict import pinyin_dict
+
+        _SYLLABLES = frozenset(
+            plain for readings in pinyin_dict.values() for r in readings.split(",")
+            if (plain := unicodedata.normalize("NFD", r).encode("ascii", "ignore").decode())
+            .isalpha())
+    if not letters.isascii() or len(letters) > 24:
+        return False
+    best = [0] + [99] * len(letters)  # fewest syllables covering letters[:i]
+    for i in range(len(letters)):
+        if best[i] >= 4:
+            continue
+        for j in range(i + 1, min(len(letters), i + 6) + 1):
+            if letters[i:j] in _SYLLABLES:
+                best[j] = min(best[j], best[i] + 1)
+    return best[-1] <= 4
 
 
 def latin_key(name: str) -> str | None:

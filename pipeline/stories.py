@@ -68,6 +68,8 @@ SENTENCE_KEYS = 6  # of which used as index keys (first 3 + 3 longest)
 KEY_NUMBERS = 8  # numbers used in keys (first mentioned first)
 KEY_NAMES = 4  # rarest-looking names used in combined keys
 NAME_KEYS = 6  # most mentioned distinctive names, each a key of its own
+HEADLINE_PINYIN_KEYS = 30  # a Chinese headline's pinyin grams, as keys (青岛 → qingdao) …
+PINYIN_NAME_KEYS = 4  # … met by the Latin names that read as pinyin (Qingdao, Lei Jun)
 MIN_DUP_SENTENCES = 3  # sentence containment needs at least this many shared sentences
 CANDIDATES_PER_KEY = 20  # the store returns at most this many (newest) articles per key
 MAX_CANDIDATES = 400  # and no more than this in all
@@ -90,6 +92,9 @@ C_YEAR = 2.0  # a year both mention
 C_YEAR_CONFLICT = -1.5  # both mention years, none the same
 C_NAME_SHARE = 4.0  # × shared names / names of the article with fewer (at least 3)
 C_NAME_JACCARD = 8.0  # × shared names / all names of the two
+C_CROSS_LANGUAGE = 0.5  # texts in two languages: their words cannot be compared (the
+# `text` part is structurally 0, not evidence against), so they get about what the words
+# of a same-event pair in one language add on average
 MERGE_MARGIN = 1.0  # two stories merge when their members' links average join + this
 
 _STOPWORDS = fpr.STOP_NAMES | frozenset(fpr.words("""
@@ -124,6 +129,7 @@ class Fingerprint:
     entities: list[str] = field(default_factory=list)
     vector: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # embedding
     pinyin: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))  # Chinese only
+    headline_pinyin: list[str] = field(default_factory=list)  # Chinese only: for name keys
     # Derived once, on first use (a fingerprint is compared with many others):
     distinct: list[str] | None = field(default=None, repr=False, compare=False)
     pinyin_set: frozenset[int] | None = field(default=None, repr=False, compare=False)
@@ -138,7 +144,7 @@ class Fingerprint:
             "sentences": self.sentences, "numbers": self.numbers, "dates": self.dates,
             "years": self.years, "names": self.names, "entities": self.entities,
             "vector": embed.pack(self.vector) if self.vector.size else "",
-            "pinyin": _pack24(self.pinyin),
+            "pinyin": _pack24(self.pinyin), "headline_pinyin": self.headline_pinyin,
         }
 
     @classmethod
@@ -155,6 +161,7 @@ class Fingerprint:
             names=list(data.get("names", [])), entities=list(data.get("entities", [])),
             vector=embed.unpack(data.get("vector", "")),  # v2: none, so no embedding signal
             pinyin=_unpack24(data.get("pinyin", "")),
+            headline_pinyin=list(data.get("headline_pinyin", [])),
         )
 
 
@@ -296,6 +303,8 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
         figures.dates = sorted(set(figures.dates) | set(extra.dates))
         names += [n for n in extra.names if n not in names]
     grams = fpr.pinyin_grams(f"{article.title}\n{body}") if cjk_body else []
+    headline = fpr.pinyin_grams(article.title, readings=1)[:HEADLINE_PINYIN_KEYS] if cjk_body \
+        else []
     return Fingerprint(
         content_hash=article.content_hash or _content_hash(body),
         lang=article.lang, text_lang=text_lang,
@@ -307,6 +316,7 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
         names=names[:40], entities=sorted(set(article.entities)),
         vector=(embedder or embed.shared()).embed_one(embed.article_text(article.title, body)),
         pinyin=np.unique(np.asarray([pinyin_hash(g) for g in grams], dtype=np.uint32)),
+        headline_pinyin=headline,
     )
 
 
@@ -366,6 +376,11 @@ def index_keys(fp: Fingerprint) -> list[str]:
         longest = fp.sentences[:3]
         keys += [f"sent:{h}" for h in dict.fromkeys(longest + fp.sentences[-3:])][:SENTENCE_KEYS]
     keys += [f"name:{_key_part(n)}" for n in distinctive_names(fp)[:NAME_KEYS]]
+    # Chinese headline ↔ Latin names that read as pinyin (青岛 ↔ Qingdao, 亦庄 ↔ Yizhuang)
+    keys += [f"pyn:{g}" for g in fp.headline_pinyin if len(g) >= fpr.PINYIN_MIN_LETTERS]
+    if not fp.pinyin.size:
+        spelled = (fpr.latin_key(n) for n in distinctive_names(fp)[:12])
+        keys += [f"pyn:{k}" for k in spelled if k and fpr.reads_as_pinyin(k)][:PINYIN_NAME_KEYS]
     numbers = [n for n in fp.numbers if fpr.specificity(n) >= 2 or len(n) >= 4][:KEY_NUMBERS]
     entities = [_key_part(e) for e in fp.entities]
     names = [_key_part(n) for n in _key_names(fp)]
@@ -386,7 +401,7 @@ def key_weights() -> dict[str, int]:
     """How many (newest, within the window) articles the store should return per key, by
     key prefix. Near-duplicate keys need few; an embedding band or a single name is
     shared by more unrelated articles than a combined key, so it brings fewer."""
-    return {"hash": 5, "lsh": 10, "sent": 10, "emb": 4, "name": 8,
+    return {"hash": 5, "lsh": 10, "sent": 10, "emb": 4, "name": 8, "pyn": 2,
             "ent+num": CANDIDATES_PER_KEY, "ent+date": CANDIDATES_PER_KEY,
             "num+num": CANDIDATES_PER_KEY, "name+num": CANDIDATES_PER_KEY,
             "name+date": CANDIDATES_PER_KEY, "names": CANDIDATES_PER_KEY}
@@ -503,7 +518,8 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
         "numbers": C_NUMBER * number_points,
         "dates": C_DATE * min(MAX_DATES, len(p.dates)) + year_part,
     }
-    p.logit = C_BIAS + sum(p.parts.values())
+    cross = bool(a.text_lang and b.text_lang) and not same_language
+    p.logit = C_BIAS + sum(p.parts.values()) + (C_CROSS_LANGUAGE if cross else 0.0)
     p.score = _sigmoid(p.logit)
     p.signal = max(p.parts, key=lambda k: p.parts[k])
     return p
