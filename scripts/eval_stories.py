@@ -353,6 +353,72 @@ def mistakes(docs: list[Doc], result: Result) -> list[str]:
     return lines
 
 
+# ------------------------------------------------------------------------------ replay
+def stored_articles(db: Path, docs: list[Doc]) -> list[tuple[Doc, Any]]:
+    """The articles as `tidings run` extracted and stored them, with their labels."""
+    from pipeline.models import Article
+
+    by_slug = {d.slug: d for d in docs}
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    try:
+        rows = con.execute("SELECT * FROM articles ORDER BY id").fetchall()
+    finally:
+        con.close()
+    out = []
+    for r in rows:
+        match = _PAGE.search(r["fetched_url"] or "") or _PAGE.search(r["url"] or "")
+        if match and match.group(1) in by_slug:
+            out.append((by_slug[match.group(1)], Article(
+                url=r["url"], source=r["source"], title=r["title"] or "", text=r["text"] or "",
+                lang=r["lang"] or "", published_at=r["published_at"],
+                fetched_at=r["fetched_at"], content_hash=r["content_hash"],
+                entities=json.loads(r["entities"] or "[]"), relevant=bool(r["relevant"]),
+                translation_status=r["translation_status"])))
+    return out
+
+
+def replay(docs: list[Doc], db: Path, seeds: range, joins: list[float]) -> str:
+    """The stored articles again, in other arrival orders and at other `stories.join`
+    values, through the same functions the runner calls (fingerprint → index_keys → an
+    in-memory index with the store's caps → place, merges applied): many orders quickly."""
+    from pipeline import stories
+    from pipeline.config import StoriesConfig
+    from tests.stories_eval import MemoryIndex, default_config
+
+    articles = stored_articles(db, docs)
+    prepared = [(doc, article, stories.fingerprint(article)) for doc, article in articles]
+    base = default_config()
+    gold = {doc.id: doc.event for doc in docs}
+    lines = ["| join | pairwise F1 mean | min | P mean | P min | R mean | B³ F1 mean |",
+             "|---|---|---|---|---|---|---|"]
+    for join in joins:
+        config = StoriesConfig(window_days=base.window_days,
+                               near_duplicate=base.near_duplicate, join=join)
+        results = []
+        for seed in seeds:
+            order = list(prepared)
+            random.Random(seed).shuffle(order)
+            index = MemoryIndex()
+            rows: dict[str, int] = {}
+            for doc, article, fp in order:
+                keys = stories.index_keys(fp)
+                found = index.candidates(keys, around=article.published_at or
+                                         article.fetched_at, window_days=config.window_days)
+                placement = stories.place(article, fp, found, config)
+                rows[doc.id] = index.add(article, fp, placement, keys).article_id
+            predicted = {d.id: (index.rows[rows[d.id]].story_id or rows[d.id]) if d.id in rows
+                         else -1 - i for i, d in enumerate(docs)}
+            results.append(score(gold, predicted))
+        f1 = [r["f1"] for r in results]
+        p = [r["p"] for r in results]
+        lines.append(f"| {join:g} | {statistics.mean(f1):.3f} | {min(f1):.3f} | "
+                     f"{statistics.mean(p):.3f} | {min(p):.3f} | "
+                     f"{statistics.mean(r['r'] for r in results):.3f} | "
+                     f"{statistics.mean(r['b3f1'] for r in results):.3f} |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------ report
 def table(name: str, results: list[Result], n_docs: int) -> str:
     lines = [f"### {name}: {n_docs} articles, {len(results)} arrival orders", "",
@@ -388,6 +454,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="stories.join for the run (default: the packaged one)")
     parser.add_argument("--keep", type=Path, help="copy each order's store into this folder")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
+    parser.add_argument("--replay", type=int, default=0, metavar="N",
+                        help="then replay the first order's stored articles in N seeded "
+                             "orders in process, at each --joins value (a plateau)")
+    parser.add_argument("--joins", default="0.3,0.4,0.5,0.6,0.7",
+                        help="join values for --replay")
     parser.add_argument("--mistakes", action="store_true",
                         help="list merged and split events of each order")
     args = parser.parse_args(argv)
@@ -396,9 +467,12 @@ def main(argv: list[str] | None = None) -> int:
     if len({d.slug for d in docs}) != len(docs):
         parser.error("article ids must stay distinct as URL slugs")
     results = []
+    keep = args.keep
+    if args.replay and keep is None:
+        keep = Path(tempfile.mkdtemp(prefix="tidings-eval-keep-"))
     for seed in range(args.first_seed, args.first_seed + args.orders):
         res = run_order(docs, seed, passes=max(1, args.passes), feeds=max(1, args.feeds),
-                        keep=args.keep, join=args.join)
+                        keep=keep, join=args.join)
         results.append(res)
         s = res.scores
         print(f"order {seed}: F1 {s['f1']:.3f} (P {s['p']:.3f} R {s['r']:.3f}) "
@@ -414,6 +488,12 @@ def main(argv: list[str] | None = None) -> int:
     missing = sorted(set(itertools.chain.from_iterable(r.missing for r in results)))
     if missing:
         print(f"\nnot stored in some order ({len(missing)}): {', '.join(missing[:30])}")
+    if args.replay and keep is not None:
+        joins = [float(j) for j in args.joins.split(",") if j.strip()]
+        print(f"\n### Replay in process: {args.replay} orders (seeds 1-{args.replay}) of the "
+              f"articles stored by order {args.first_seed}\n")
+        print(replay(docs, keep / f"order-{args.first_seed}.db", range(1, args.replay + 1),
+                     joins))
     if args.json:
         args.json.write_text(json.dumps({
             "input": name, "passes": args.passes, "feeds": args.feeds,

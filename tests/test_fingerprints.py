@@ -14,6 +14,7 @@ from pipeline.fingerprints import (
     numbers,
     parse_number,
     pinyin_grams,
+    reads_as_pinyin,
     specificity,
 )
 
@@ -139,3 +140,8 @@ def test_pinyin_bridges_chinese_names() -> None:
             "changan"} <= grams
     assert pinyin_grams("No Chinese here") == []
     assert len(pinyin_grams("亦" * 10_000)) <= 2  # bounded: the first 200 characters only
+
+
+def test_latin_names_that_read_as_pinyin() -> None:
+    assert all(map(reads_as_pinyin, ["qingdao", "leijun", "yizhuang", "shandong", "changan"]))
+    assert not any(map(reads_as_pinyin, ["szeged", "hungary", "teixeira", "bluepark", "x" * 99]))

@@ -276,6 +276,13 @@ def test_keys_are_selective(by_id: dict[str, ev.Item]) -> None:
     assert {k.split(":", 1)[0] for k in keys} <= set(key_weights())
 
 
+def test_chinese_headline_meets_latin_names(by_id: dict[str, ev.Item]) -> None:
+    """青岛 in a Chinese headline and Qingdao in English coverage share a `pyn:` key."""
+    zh = set(index_keys(fingerprint(_item_article(by_id["qd-zh-1"]))))
+    en = set(index_keys(fingerprint(_item_article(by_id["qd-en-1"]))))
+    assert "pyn:qingdao" in zh & en
+
+
 def test_cross_language_keys_meet(by_id: dict[str, ev.Item]) -> None:
     zh = set(index_keys(fingerprint(_item_article(by_id["yz-zh-1"]))))
     it = set(index_keys(fingerprint(_item_article(by_id["seed-004"]))))
