@@ -36,6 +36,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -494,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
               f"articles stored by order {args.first_seed}\n")
         print(replay(docs, keep / f"order-{args.first_seed}.db", range(1, args.replay + 1),
                      joins))
+        if args.keep is None:  # a folder of our own
+            shutil.rmtree(keep, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps({
             "input": name, "passes": args.passes, "feeds": args.feeds,
