@@ -72,6 +72,7 @@ class Doc:
     title: str
     text: str
     published: str = ""
+    topic: str = ""  # ECB+: two events of one kind share a topic
 
     @property
     def slug(self) -> str:
@@ -85,7 +86,8 @@ def load_jsonl(path: Path) -> list[Doc]:
             row = json.loads(line)
             docs.append(Doc(id=str(row["id"]), event=str(row["event"]), lang=row.get("lang", ""),
                             title=row.get("title", ""), text=row["text"],
-                            published=row.get("published") or ""))
+                            published=row.get("published") or "",
+                            topic=str(row.get("topic", ""))))
     return docs
 
 
@@ -420,6 +422,39 @@ def replay(docs: list[Doc], db: Path, seeds: range, joins: list[float]) -> str:
     return "\n".join(lines)
 
 
+def cosines(docs: list[Doc], db: Path) -> str:
+    """How the embedding's cosine separates events: same event, another event of the same
+    topic (when the input has topics), another topic; and the AUC of same event against
+    each (the chance that a same-event pair scores above a pair of the other kind)."""
+    import numpy as np
+
+    from pipeline import embed
+
+    stored = stored_articles(db, docs)
+    vectors = embed.shared().embed([embed.article_text(a.title, a.text) for _, a in stored])
+    sims = vectors @ vectors.T
+    kinds: dict[str, list[float]] = {"same event": [], "same topic, other event": [],
+                                     "other topic": []}
+    for i, j in itertools.combinations(range(len(stored)), 2):
+        a, b = stored[i][0], stored[j][0]
+        kind = ("same event" if a.event == b.event else
+                "same topic, other event" if a.topic and a.topic == b.topic else "other topic")
+        kinds[kind].append(float(sims[i, j]))
+    same = np.sort(np.asarray(kinds["same event"]))
+    lines = ["| pairs | n | mean | 10th pct | 90th pct | 99th pct | AUC (same event vs these) |",
+             "|---|---|---|---|---|---|---|"]
+    for kind, values in kinds.items():
+        if not values:
+            continue
+        arr = np.asarray(values)
+        auc = "" if kind == "same event" else \
+            f"{float(np.mean(np.searchsorted(np.sort(arr), same) / len(arr))):.3f}"
+        lines.append(f"| {kind} | {len(arr)} | {arr.mean():.3f} | "
+                     f"{np.percentile(arr, 10):.3f} | {np.percentile(arr, 90):.3f} | "
+                     f"{np.percentile(arr, 99):.3f} | {auc} |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------ report
 def table(name: str, results: list[Result], n_docs: int) -> str:
     lines = [f"### {name}: {n_docs} articles, {len(results)} arrival orders", "",
@@ -460,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
                              "orders in process, at each --joins value (a plateau)")
     parser.add_argument("--joins", default="0.3,0.4,0.5,0.6,0.7",
                         help="join values for --replay")
+    parser.add_argument("--cosines", action="store_true",
+                        help="then how the embedding's cosine separates events")
     parser.add_argument("--mistakes", action="store_true",
                         help="list merged and split events of each order")
     args = parser.parse_args(argv)
@@ -469,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("article ids must stay distinct as URL slugs")
     results = []
     keep = args.keep
-    if args.replay and keep is None:
+    if (args.replay or args.cosines) and keep is None:
         keep = Path(tempfile.mkdtemp(prefix="tidings-eval-keep-"))
     for seed in range(args.first_seed, args.first_seed + args.orders):
         res = run_order(docs, seed, passes=max(1, args.passes), feeds=max(1, args.feeds),
@@ -489,14 +526,17 @@ def main(argv: list[str] | None = None) -> int:
     missing = sorted(set(itertools.chain.from_iterable(r.missing for r in results)))
     if missing:
         print(f"\nnot stored in some order ({len(missing)}): {', '.join(missing[:30])}")
-    if args.replay and keep is not None:
+    first = keep / f"order-{args.first_seed}.db" if keep is not None else None
+    if args.replay and first is not None:
         joins = [float(j) for j in args.joins.split(",") if j.strip()]
         print(f"\n### Replay in process: {args.replay} orders (seeds 1-{args.replay}) of the "
               f"articles stored by order {args.first_seed}\n")
-        print(replay(docs, keep / f"order-{args.first_seed}.db", range(1, args.replay + 1),
-                     joins))
-        if args.keep is None:  # a folder of our own
-            shutil.rmtree(keep, ignore_errors=True)
+        print(replay(docs, first, range(1, args.replay + 1), joins))
+    if args.cosines and first is not None:
+        print("\n### Embedding cosine of stored article pairs (headline + lead)\n")
+        print(cosines(docs, first))
+    if keep is not None and args.keep is None:  # a folder of our own
+        shutil.rmtree(keep, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps({
             "input": name, "passes": args.passes, "feeds": args.feeds,
