@@ -16,16 +16,16 @@ How an article is compared (details and the evaluation behind the numbers: docs/
   Chinese article's names are matched to Latin ones through pinyin), shared numbers
   normalised across formats and languages, shared dates and years (a conflicting year
   counts against), and, when both texts are in one language, MinHash similarity of their
-  content words (across languages, a fixed term stands in for it). The embedding says "same kind of news"; names,
-  figures and dates say "same event". Only articles within `window_days` of each other can
-  join. A story's score is the mean of its best three links (one lucky link does not pull
+  content words (across languages, a fixed term stands in for it). The embedding says
+  "same kind of news"; names, figures and dates say "same event". Only articles within
+  `window_days` of each other can join. A story's score is the mean of its best three links (one lucky link does not pull
   an article in), and an article that links two stories that also link each other merges
   them (`Placement.merge`).
 
 The index keys are selective by construction (bands of the embedding's sign bits, a
 distinctive name, a Chinese headline's pinyin, a number *with* an entity, two numbers
-together, a sentence hash, an LSH band), so the store can cap the articles it returns per key (`key_weights`) and the cost of
-placing one article stays flat as it grows.
+together, a sentence hash, an LSH band), so the store can cap the articles it returns per
+key (`key_weights`) and the cost of placing one article stays flat as it grows.
 """
 
 from __future__ import annotations
