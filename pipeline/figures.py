@@ -17,6 +17,7 @@ and small counts are kept apart or dropped: they match everything.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -75,6 +76,91 @@ _DATE_PATTERNS = (
 _LATIN_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-\u2010\u2011.][A-Za-z0-9]+)*")
 _SENTENCE_END = re.compile(r"[.!?:;\"“”「」。！？\n(（]\s*$")
 
+# Chinese numerals: 三十万 = 300000, 一百亿 = 10000000000, 三点五亿 = 350000000,
+# 百分之三十八点八 = 38.8%, 二〇二一年 = 2021年. Rewritten as digits before any other reading.
+_CN_DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+              "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_SMALL = {"十": 10, "百": 100, "千": 1000}
+_CN_LARGE = {"万": 10_000, "亿": 100_000_000}
+_CN_CHARS = "".join(_CN_DIGITS) + "".join(_CN_SMALL) + "".join(_CN_LARGE)
+_CN_RUN = re.compile(r"(?P<pct>百分之)?(?P<run>[" + _CN_CHARS + r"]+(?:点[" + "".join(_CN_DIGITS)
+                     + r"]+[万亿]*)?)(?P<after>[年月日号]?)")
+_CN_MAX_RUN = 24  # longer runs are not numbers anyone writes
+_CN_ANY = re.compile("[" + _CN_CHARS + "]")
+
+
+def _cn_integer(run: str) -> int | None:
+    """The value of a numeral without a decimal point, or None when it is not one."""
+    if all(ch in _CN_DIGITS for ch in run):  # 二〇二一: read digit by digit
+        return int("".join(str(_CN_DIGITS[ch]) for ch in run)) if len(run) > 1 else \
+            _CN_DIGITS[run]
+    total = section = number = 0
+    for ch in run:
+        if ch in _CN_DIGITS:
+            number = _CN_DIGITS[ch]
+        elif ch in _CN_SMALL:
+            section += (number or 1) * _CN_SMALL[ch]
+            number = 0
+        elif ch == "万":
+            total += (section + number or 1) * 10_000
+            section = number = 0
+        elif ch == "亿":
+            total = (total + section + number or 1) * 100_000_000
+            section = number = 0
+        else:
+            return None
+    return total + section + number
+
+
+def _cn_value(run: str) -> float | None:
+    if "点" not in run:
+        value = _cn_integer(run)
+        return None if value is None else float(value)
+    left, _, right = run.partition("点")
+    digits = "".join(str(_CN_DIGITS[ch]) for ch in right if ch in _CN_DIGITS)
+    scale = 1.0
+    for ch in right[len(digits):]:
+        scale *= _CN_LARGE.get(ch, 1)
+    whole = _cn_integer(left) if left else 0
+    if whole is None or not digits:
+        return None
+    return (whole + float("0." + digits)) * scale
+
+
+_CN_PERCENT_DIGITS = re.compile(r"百分之\s?(\d+(?:\.\d+)?)")
+
+
+def _number_text(value: float, *, year: bool = False) -> str:
+    """Digits the number reader takes as this value: 2021 as a year only before 年, else
+    2,000 (so 两千辆 is not read as the year 2000)."""
+    if value != int(value):
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return str(int(value)) if year or value < 1000 else f"{int(value):,}"
+
+
+def chinese_numerals(text: str) -> str:
+    """Text with Chinese numerals rewritten as digits where they are quantities, dates or
+    percentages (三十万辆 → 300000辆, 十一月二十七日 → 11月27日, 百分之三十 → 30%).
+    Numerals below 100 that are neither (一个, 第一, 统一) are left as they are."""
+    if not _CN_ANY.search(text):
+        return text  # also no 百分之
+
+    def rewrite(m: re.Match[str]) -> str:
+        run = m["run"]
+        if len(run) > _CN_MAX_RUN or not (run[0] in _CN_DIGITS or run[0] == "十"):
+            return m.group(0)  # 百货, 千万, 万一, 亿万: words, not numbers
+        value = _cn_value(run)
+        if value is None:
+            return m.group(0)
+        if m["pct"]:
+            return f"{_number_text(value)}%{m['after']}"
+        if m["after"] or value >= 100:
+            return f"{_number_text(value, year=m['after'] == '年')}{m['after']}"
+        return m.group(0)
+
+    return _CN_PERCENT_DIGITS.sub(r"\1%", _CN_RUN.sub(rewrite, text))
+
+
 def words(text: str) -> list[str]:
     """A whitespace-separated word list (for the lists below)."""
     return text.split()
@@ -103,8 +189,89 @@ sunday lunedì martedì mercoledì giovedì venerdì sabato domenica mr mrs ms d
 COMMON_NAMES = frozenset(words("""
 china chinese beijing shanghai shenzhen us usa u.s america american europe european eu asia
 global world group co ltd inc corp company ceo cfo ev evs nev nevs suv suvs ai it pechino
-cina cinese gruppo news reuters bloomberg xinhua cnevpost wechat weibo q1 q2 q3 q4
+cina cinese gruppo news reuters bloomberg xinhua cnevpost wechat weibo q1 q2 q3 q4 pro max
+plus ultra mini lite
 """))
+
+
+PINYIN_CHARS = 200  # Chinese characters (headline and lead) whose pinyin is kept
+PINYIN_MIN_LETTERS = 5  # a Latin name shorter than this is too likely to match by chance
+_HANZI_RUN = re.compile(r"[\u4e00-\u9fff]+")
+
+
+_READINGS: dict[str, tuple[str, ...]] = {}
+READINGS_PER_CHAR = 2  # 重庆 is chongqing, not zhongqing: the first two readings count
+
+
+def _readings(char: str) -> tuple[str, ...]:
+    """A character's toneless pinyin readings, most common first (亦 → ("yi",))."""
+    found = _READINGS.get(char)
+    if found is None:
+        from pypinyin.pinyin_dict import pinyin_dict  # a plain table, ~0.2 s to import
+
+        plain = (unicodedata.normalize("NFD", r).encode("ascii", "ignore").decode()
+                 for r in pinyin_dict.get(ord(char), "").split(","))
+        found = tuple(dict.fromkeys(r for r in plain if r.isalpha()))[:READINGS_PER_CHAR]
+        _READINGS[char] = found
+    return found
+
+
+def pinyin_grams(text: str, *, limit: int = PINYIN_CHARS,
+                 readings: int = READINGS_PER_CHAR) -> list[str]:
+    """Toneless pinyin of every run of two and three Chinese characters among the first
+    `limit` of `text`, in each character's common readings: 亦庄 → "yizhuang", 雷军 →
+    "leijun", 青岛 → "qingdao", 长安 → "changan" (and "zhangan"). A Latin name of another
+    article (normalised, spaces removed) found among them is a shared name."""
+    grams: dict[str, None] = {}
+    left = limit
+    for run in _HANZI_RUN.findall(text):
+        run = run[:left]
+        left -= len(run)
+        options = [_readings(ch)[:readings] for ch in run]
+        for n in (2, 3):
+            for i in range(len(run) - n + 1):
+                window = options[i:i + n]
+                if all(window):
+                    for combo in itertools.product(*window):
+                        grams["".join(combo)] = None
+        if left <= 0:
+            break
+    return list(grams)
+
+
+_SYLLABLES: frozenset[str] | None = None
+
+
+def reads_as_pinyin(letters: str) -> bool:
+    """True when lower-case `letters` split into at most four pinyin syllables: "qingdao",
+    "leijun", "yizhuang" do; "szeged", "hungary", "teixeira" do not."""
+    global _SYLLABLES
+    if _SYLLABLES is None:
+        from pypinyin.pinyin_dict import pinyin_dict
+
+        _SYLLABLES = frozenset(
+            plain for readings in pinyin_dict.values() for r in readings.split(",")
+            if (plain := unicodedata.normalize("NFD", r).encode("ascii", "ignore").decode())
+            .isalpha())
+    if not letters.isascii() or len(letters) > 24:
+        return False
+    best = [0] + [99] * len(letters)  # fewest syllables covering letters[:i]
+    for i in range(len(letters)):
+        if best[i] >= 4:
+            continue
+        for j in range(i + 1, min(len(letters), i + 6) + 1):
+            if letters[i:j] in _SYLLABLES:
+                best[j] = min(best[j], best[i] + 1)
+    return best[-1] <= 4
+
+
+def latin_key(name: str) -> str | None:
+    """The form of a Latin name compared with pinyin: letters only, or None when too short
+    or not plain ASCII ("lei jun" → "leijun", "E-Town" → None: "etown" is four letters)."""
+    letters = name.replace(" ", "")
+    if not letters.isascii() or not letters.isalpha() or len(letters) < PINYIN_MIN_LETTERS:
+        return None
+    return letters.lower()
 
 
 @dataclass(slots=True)
@@ -193,7 +360,7 @@ def numbers(text: str, lang: str = "en", *, years: set[str] | None = None) -> li
     """Canonical numbers in `text`, in order of first mention (a headline's or a lead's
     figure is the one other write-ups repeat). Years go to `years` when given; bare
     integers below 100 (counts, ordinals) are dropped."""
-    text = unicodedata.normalize("NFKC", text)
+    text = chinese_numerals(unicodedata.normalize("NFKC", text))
     found: dict[str, int] = {}
     for m in _NUMBER.finditer(text):
         value = parse_number(m["num"], lang)
@@ -226,7 +393,7 @@ def dates(text: str) -> tuple[list[str], list[str]]:
     """("MM-DD" dates, years) mentioned in `text`, in any of the three languages."""
     found: set[str] = set()
     years: set[str] = set()
-    _strip_dates(unicodedata.normalize("NFKC", text), found, years)
+    _strip_dates(chinese_numerals(unicodedata.normalize("NFKC", text)), found, years)
     return sorted(found), sorted(years)
 
 
@@ -308,7 +475,7 @@ def scan(text: str, lang: str = "en", *, with_names: bool = True) -> Figures:
     text = unicodedata.normalize("NFKC", text)
     found_dates: set[str] = set()
     found_years: set[str] = set()
-    rest = _strip_dates(text, found_dates, found_years)
+    rest = _strip_dates(chinese_numerals(text), found_dates, found_years)
     nums = numbers(rest, lang, years=found_years)
     return Figures(numbers=nums, dates=sorted(found_dates), years=sorted(found_years),
                    names=names(text, lang) if with_names else [])

@@ -289,11 +289,67 @@ class Store:
                     "INSERT OR IGNORE INTO article_keys (key, article_id, seen_at) VALUES "
                     + ",".join(["(?, ?, ?)"] * len(keys)),
                     [v for key in keys for v in (key, article_id, seen)])
+            if story_id is not None and placement.merge:
+                self._merge_stories(story_id, placement.merge)
             if story_id is not None:
                 self._update_story(story_id, article, lead=new_story, flag=flag)
             if link_url:
                 self._finish_link(link_url, "done", None, article_id)
         return SavedArticle(article=article, new_story=new_story, flagged_now=flag)
+
+    def merge_stories(self, keep: int, others: list[int]) -> None:
+        """Fold the stories `others` into `keep`, in one transaction (the reasons are in
+        the evidence of the article that bridged them)."""
+        with self._write():
+            self._merge_stories(keep, others)
+
+    def _merge_stories(self, keep: int, others: list[int]) -> None:
+        """Articles move to `keep`; the others' rows go. The merged story is flagged, and
+        counts as sent (its digest), if either half was: no story is mailed twice."""
+        others = [o for o in dict.fromkeys(others) if o != keep]
+        if not others:
+            return
+        ids = [keep, *others]
+        marks = ",".join("?" * len(ids))
+        rows = {r[0]: r[1:] for r in self.db.execute(
+            f"SELECT id, first_seen, last_seen, flagged, digest_id, lead_article_id "
+            f"FROM stories WHERE id IN ({marks})", ids).fetchall()}
+        if keep not in rows:
+            raise StoreError(f"cannot merge into story {keep}: no such story")
+        others = [o for o in others if o in rows]
+        if not others:
+            return
+        marks = ",".join("?" * len(others))
+        self.db.execute(f"UPDATE articles SET story_id = ? WHERE story_id IN ({marks})",
+                        [keep, *others])
+        halves = [rows[i] for i in (keep, *others)]
+        langs: set[str] = set()
+        entities: set[str] = set()
+        for lang, ents in self.db.execute(
+                "SELECT lang, entities FROM articles WHERE story_id = ?", [keep]).fetchall():
+            langs.update([lang] if lang else [])
+            entities.update(json.loads(ents or "[]"))
+        count = self.db.execute("SELECT COUNT(*) FROM articles WHERE story_id = ?",
+                                [keep]).fetchone()[0]
+        digest = next((h[3] for h in halves if h[3] is not None), None)
+        lead = next((h[4] for h in halves if h[4] is not None), None)
+        self.db.execute(
+            "UPDATE stories SET first_seen = ?, last_seen = ?, flagged = ?, digest_id = ?, "
+            "lead_article_id = ?, article_count = ?, languages = ?, entities = ? WHERE id = ?",
+            [min(h[0] for h in halves), max(h[1] for h in halves),
+             max(h[2] for h in halves), digest, lead, count, json.dumps(sorted(langs)),
+             json.dumps(sorted(entities), ensure_ascii=False), keep])
+        # Follow-up links: to the merged halves they now point at the survivor; the survivor
+        # continues what either half continued.
+        self.db.execute(f"UPDATE stories SET follows = ? WHERE follows IN ({marks})",
+                        [keep, *others])
+        self.db.execute(
+            f"UPDATE stories SET follows = (SELECT o.follows FROM stories o WHERE o.id IN "
+            f"({marks}) AND o.follows IS NOT NULL AND o.follows != ? LIMIT 1) "
+            "WHERE id = ? AND follows IS NULL", [*others, keep, keep])
+        self.db.execute("UPDATE stories SET follows = NULL WHERE id = ? AND follows = ?",
+                        [keep, keep])
+        self.db.execute(f"DELETE FROM stories WHERE id IN ({marks})", others)
 
     def _update_story(self, story_id: int, article: Article, *, lead: bool, flag: bool) -> None:
         """Recount a story after `article` joined it; flag it when told to."""

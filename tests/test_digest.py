@@ -116,9 +116,10 @@ def store(tmp_path: Path) -> Any:
 def add(store: Store, config: Config, *, url: str, title: str, text: str, lang: str = "en",
         source: str = "evwire", title_en: str | None = None, text_en: str | None = None,
         status: str | None = None, entities: tuple[str, ...] = ("Xiaomi",),
-        relevant: bool = True, join: int | None = None,
+        relevant: bool = True, join: int | None = None, alone: bool = False,
         seen: datetime = NOW - timedelta(hours=2)) -> Article:
-    """Store one article as a pass would: fingerprint, index keys, placement, save."""
+    """Store one article as a pass would: fingerprint, index keys, placement, save
+    (`join`: into that story, `alone`: as a new story, whatever placement would say)."""
     if status is None:
         status = "not_needed" if lang == "en" else ("done" if text_en else "pending")
     article = Article(
@@ -129,7 +130,9 @@ def add(store: Store, config: Config, *, url: str, title: str, text: str, lang: 
         content_hash=hashlib.sha256((url + text).encode()).hexdigest())
     fp = stories.fingerprint(article)
     keys = stories.index_keys(fp)
-    if join is None:
+    if alone:
+        placement = stories.Placement(evidence={"signal": "test"})
+    elif join is None:
         candidates = store.candidates(keys, around=article.fetched_at, window_days=10)
         placement = stories.place(article, fp, candidates, config.stories)
     else:
@@ -166,8 +169,12 @@ def filled(store: Store, tmp_path: Path, server: Server) -> dict[str, Any]:
     b = add(store, config, url="https://drivelines.example/baic-catl",
             title="BAIC and CATL to build battery plant in Beijing", text=BAIC_TEXT,
             source="drivelines", entities=("BAIC",), seen=NOW - timedelta(hours=3))
+    # Production start of phase two, a development of its own: stored as its own story
+    # (placement would link it to the signing through 十五万, 亦庄 and 雷军; stories are
+    # tested in test_stories.py, the digest here).
     z = add(store, config, url="https://qiche.example.cn/xiaomi-erqi", title=ZH_TITLE,
-            text=ZH_TEXT, lang="zh", source="qiche", seen=NOW - timedelta(hours=1))
+            text=ZH_TEXT, lang="zh", source="qiche", alone=True,
+            seen=NOW - timedelta(hours=1))
     u = add(store, config, url="https://evwire.example/xiaomi-phone",
             title="Xiaomi launches a new phone", text="A phone. It has a camera.",
             relevant=False, seen=NOW - timedelta(hours=1))

@@ -6,11 +6,14 @@ import pytest
 
 from pipeline.figures import (
     canonical_number,
+    chinese_numerals,
     dates,
     names,
     normalise_name,
     numbers,
     parse_number,
+    pinyin_grams,
+    reads_as_pinyin,
     scan,
     specificity,
 )
@@ -99,3 +102,46 @@ def test_sentence_openers_are_not_names() -> None:
                   "Meanwhile Xiaomi waited.", "en")
     assert "the" not in found and "earlier" not in found and "meanwhile" not in found
     assert normalise_name("E‑Town") == normalise_name("e-town") == "etown"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("年产三十万辆", "300000"),
+    ("三十万辆", "300000"),
+    ("售价15.98万元", "160000"),  # = 159,800 yuan: three significant digits, as in English
+    ("投资一百亿元", "10000000000"),
+    ("三点五亿元", "350000000"),
+    ("一亿二千万", "120000000"),
+    ("十二万辆", "120000"),
+    ("两千辆", "2000"),  # not the year 2000
+    ("同比增长百分之三十八点八", "38.8%"),
+    ("百分之30", "30%"),
+])
+def test_chinese_numerals_read_as_numbers(text: str, expected: str) -> None:
+    assert numbers(text, "zh") == [expected]
+
+
+def test_chinese_numerals_meet_their_english_form() -> None:
+    zh = scan("小米汽车工厂二〇二一年十一月二十七日签约，年产三十万辆，投资一百亿元。", "zh")
+    en = scan("Xiaomi signed on November 27, 2021 for 300,000 cars a year and 10 billion "
+              "yuan.", "en")
+    assert zh.dates == en.dates == ["11-27"] and zh.years == en.years == ["2021"]
+    assert set(zh.numbers) == set(en.numbers) == {"300000", "10000000000"}
+
+
+def test_words_made_of_numeral_characters_stay_words() -> None:
+    for text in ("统一的第一个", "百货商店", "千万不要", "万一", "三十而立", "一个"):
+        assert chinese_numerals(text) == text
+        assert numbers(text, "zh") == []
+
+
+def test_pinyin_bridges_chinese_names() -> None:
+    grams = set(pinyin_grams("据财联社报道，小米汽车或将接手位于山东青岛的工厂。亦庄，雷军，重庆长安"))
+    assert {"cailian", "shandong", "qingdao", "yizhuang", "leijun", "chongqing",
+            "changan"} <= grams
+    assert pinyin_grams("No Chinese here") == []
+    assert len(pinyin_grams("亦" * 10_000)) <= 2  # bounded: the first 200 characters only
+
+
+def test_latin_names_that_read_as_pinyin() -> None:
+    assert all(map(reads_as_pinyin, ["qingdao", "leijun", "yizhuang", "shandong", "changan"]))
+    assert not any(map(reads_as_pinyin, ["szeged", "hungary", "teixeira", "bluepark", "x" * 99]))
