@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -24,6 +25,7 @@ from pipeline.stories import (
     Placement,
     compare,
     fingerprint,
+    flag_now,
     index_keys,
     key_weights,
     place,
@@ -338,7 +340,9 @@ def _stored(store: Store, item: ev.Item, placement: Placement, *,
             relevant: bool = False) -> Article:
     article = _item_article(item).replace(relevant=relevant)
     fp = fingerprint(article)
-    return store.save_article(article, placement, fp, index_keys(fp), flag=False).article
+    story = store.story(placement.story_id) if placement.story_id else None
+    flag = flag_now(article, placement, story, replace(CONFIG, fresh_days=36500))
+    return store.save_article(article, placement, fp, index_keys(fp), flag=flag).article
 
 
 def test_store_merges_stories(tmp_path: Path, by_id: dict[str, ev.Item]) -> None:
@@ -359,13 +363,13 @@ def test_store_merges_stories(tmp_path: Path, by_id: dict[str, ev.Item]) -> None
         bridge = _stored(store, by_id["yz-zh-1"],
                          Placement(story_id=older, merge=[newer], evidence={"merged": [newer]}))
         assert bridge.story_id == older
-        rows = {s["id"]: s for s in store.stories()}
+        rows = {s.id: s for s in store.stories()}
         assert set(rows) == {older}
         story = rows[older]
-        assert story["article_count"] == 4
-        assert story["languages"] == ["en", "it", "zh"]
-        assert story["entities"] == ["Xiaomi"]
-        assert story["flagged"] == 1 and story["digest_id"] == digest
+        assert story.article_count == 4
+        assert story.languages == ["en", "it", "zh"]
+        assert story.entities == ["Xiaomi"]
+        assert story.flagged and story.digest_id == digest
         assert store.db.execute("SELECT COUNT(*) FROM articles WHERE story_id = ?",
                                 [older]).fetchone()[0] == 4
         assert store.digest_stories(since="2000-01-01T00:00:00+00:00") == []  # sent already
