@@ -326,6 +326,7 @@ def translate(config_path: Path | None, as_json: bool) -> None:
 
     Example: tidings translate
     """
+    from .storystage import StoryStage
     from .translate import TranslatorKeeper
     config = _load(config_path)
     with _state(config, "tidings translate", log_file=False), _store(config) as store:
@@ -334,16 +335,23 @@ def translate(config_path: Path | None, as_json: bool) -> None:
             fail(f"no translation package in {config.translate.package_dir}; install one "
                  f"with: {command('models', 'install', '--file', 'PKG.argosmodel', config=config)}",
                  1)
+        story_stage = StoryStage(config, store)
+        merged: list[int] = []
         with progress("translating", not as_json) as bar:
-            done = len(stage.translate_ids(None, statuses=("pending", "failed"),
-                                           progress=bar, languages=config.translate.languages))
+            done = len(stage.translate_ids(
+                None, statuses=("pending", "failed"), progress=bar,
+                languages=config.translate.languages,
+                then=lambda article: merged.extend(story_stage.place_again(article))))
         counts = store.counts()
-    result = {"translated": done, "pending_translation": counts["pending_translation"]}
+    result = {"translated": done, "pending_translation": counts["pending_translation"],
+              "stories_merged": len(merged)}
     if as_json:
         click.echo(json.dumps(result))
     else:
         out_console.print(f"{plural(done, 'article')} translated; "
-                          f"{result['pending_translation']} still pending", highlight=False)
+                          f"{result['pending_translation']} still pending; "
+                          f"{plural(len(merged), 'story', 'stories')} merged into others",
+                          highlight=False)
 
 
 # ---------------------------------------------------------------------------- digest

@@ -4,8 +4,8 @@ The stage order is written once, here: `Preparer.__call__` runs the pure stages 
 `Pass._article` the rest, in this order:
 
     fetch → extract → language → translation status → relevance → fingerprint
+          → translate and fingerprint again (when a package for the language is installed)
           → place, flag, store, follows, importance (`StoryStage.save`)
-    and, once the pass has stored its articles: translate (batched across them)
 
 HTTP runs in an asyncio loop (sources and hosts concurrently, one host politely). The pure
 stages run in worker processes once a pass is big enough to pay for starting them, else
@@ -40,7 +40,13 @@ from .packages import list_packages
 from .relevance import Matcher
 from .store import Store
 from .storystage import StoryStage
-from .translate import Progress, TranslationStages, TranslatorKeeper, translation_status
+from .translate import (
+    Progress,
+    TranslationStage,
+    TranslationStages,
+    TranslatorKeeper,
+    translation_status,
+)
 from .workers import WorkerPool
 
 log = logging.getLogger("tidings.runner")
@@ -103,7 +109,7 @@ class Pass:
         self._pool, self._own_pool = pool, False  # a pool given is kept, not closed
         self._pages = self._announced = 0  # pages prepared; article links waiting this pass
         self._records: list[FetchRecord] = []
-        self._stored: list[int] = []  # ids of articles stored pending translation
+        self._translation: TranslationStage | None = None  # when a package is installed
         self._failed: list[tuple[SourceConfig, Exception]] = []
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-store")
 
@@ -135,6 +141,8 @@ class Pass:
     async def _run(self) -> PassReport:
         self._budget = Budget(self.stop, self.config.fetch.pass_seconds)
         run_id = await self._on_store(self.store.start_run, "run")
+        if self.translators is not None:
+            self._translation = await self._on_store(self.translators.stage, self.store)
         origins = netguard.source_origins(s.url for s in self.config.sources)
         async with make_client(self.config.fetch, self.transport, hosts=len(origins)) as client:
             frontier = Frontier(self.store, self._on_store)
@@ -148,8 +156,6 @@ class Pass:
             for error in frontier.errors(self._failed):
                 self.report.failed_sources.append(error.source)
                 self._error(error.source, error.url, error.error, quiet=verdict is not None)
-        if not self.stop.is_set():
-            await self._translate()
         counts = await self._on_store(self.store.counts)
         self.report.pending_translation = counts["pending_translation"]
         self.report.interrupted = self.stop.is_set()
@@ -251,19 +257,16 @@ class Pass:
         if known is not None:
             self.store.finish_link(link.url, "done", article_id=known)
             return self.report.count(Fate.KNOWN)
+        if self._translation is not None and article.translation_status == "pending":
+            # translated before it is placed, so that English text signals apply
+            article = self.preparer.matcher.judge(self._translation.translate_new(article))
+            self.report.translated += article.translation_status == "done"
+            fingerprint = stories.fingerprint(article)
+            keys = stories.index_keys(fingerprint)
         saved = self.story_stage.save(article, fingerprint, keys, link_url=link.url)
-        if saved.article.translation_status == "pending" and saved.article.id is not None:
-            self._stored.append(saved.article.id)
         fate = Fate.NEW if saved.article.duplicate_of is None else Fate.DUPLICATE
         return self.report.count(fate, new_story=saved.new_story, flagged=saved.flagged_now)
 
-    async def _translate(self) -> None:
-        if not self._stored or self.translators is None:
-            return
-        stage = await self._on_store(self.translators.stage, self.store)
-        if stage is not None:
-            done = await self._on_store(stage.translate_ids, list(self._stored))
-            self.report.translated += len(done)
 
 
 def run_pass(config: Config, store: Store, *, source: str | None = None, force: bool = False,

@@ -297,11 +297,28 @@ class Store:
                 self._finish_link(link_url, "done", None, article_id)
         return SavedArticle(article=article, new_story=new_story, flagged_now=flag)
 
-    def merge_stories(self, keep: int, others: list[int]) -> None:
-        """Fold the stories `others` into `keep`, in one transaction (the reasons are in
-        the evidence of the article that bridged them)."""
+    def merge_stories(self, keep: int, others: list[int], *, article_id: int | None = None,
+                      evidence: dict[str, Any] | None = None) -> None:
+        """Fold the stories `others` into `keep`, in one transaction, with the evidence
+        of the article that bridged them (`article_id`)."""
         with self._write():
             self._merge_stories(keep, others)
+            if article_id is not None and evidence is not None:
+                self.db.execute("UPDATE articles SET evidence = ? WHERE id = ?",
+                                [json.dumps(evidence, ensure_ascii=False), article_id])
+
+    def refresh_fingerprint(self, article_id: int, fp: Fingerprint, keys: list[str],
+                            seen_at: str) -> None:
+        """An article's new fingerprint and index keys (after its translation)."""
+        with self._write():
+            self.db.execute("UPDATE articles SET fingerprint = ? WHERE id = ?",
+                            [json.dumps(fp.to_json(), ensure_ascii=False), article_id])
+            self.db.execute("DELETE FROM article_keys WHERE article_id = ?", [article_id])
+            if keys:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO article_keys (key, article_id, seen_at) VALUES "
+                    + ",".join(["(?, ?, ?)"] * len(keys)),
+                    [v for key in dict.fromkeys(keys) for v in (key, article_id, seen_at)])
 
     def _merge_stories(self, keep: int, others: list[int]) -> None:
         """Articles move to `keep`; the others' rows go. The merged story is flagged, and

@@ -41,6 +41,37 @@ class StoryStage:
             self.settle(saved.article.story_id, subject_keys)
         return saved
 
+    def place_again(self, article: Article) -> list[int]:
+        """After a stored article was translated: fingerprint it again (English text signals
+        now apply), index it anew and place it among the stories once more. When it now
+        belongs with other stories, they merge with its own (the oldest id survives) and
+        the evidence says so. Returns the ids of the stories merged away."""
+        if article.id is None or article.story_id is None or article.duplicate_of is not None:
+            return []
+        fingerprint = stories.fingerprint(article)
+        keys = stories.index_keys(fingerprint)
+        subject_keys = follows.follow_keys(article.entities, follows.headline_names(article),
+                                           self.identity) if article.relevant else []
+        seen = article.published_at or article.fetched_at
+        self.store.refresh_fingerprint(article.id, fingerprint, keys + subject_keys, seen)
+        candidates = [c for c in self.store.candidates(
+            keys, around=seen, window_days=self.config.stories.window_days,
+            per_key=stories.key_weights()) if c.article_id != article.id]
+        placement = stories.place(article, fingerprint, candidates, self.config.stories)
+        linked = set(placement.merge)
+        if placement.duplicate_of is None and placement.story_id is not None:
+            linked.add(placement.story_id)
+        linked.discard(article.story_id)
+        if not linked:
+            return []
+        keep = min(linked | {article.story_id})
+        merged = sorted((linked | {article.story_id}) - {keep})
+        evidence = {**article.evidence, "after_translation": {
+            **placement.evidence, "merged": merged, "into": keep}}
+        self.store.merge_stories(keep, merged, article_id=article.id, evidence=evidence)
+        self.settle(keep, subject_keys)
+        return merged
+
     def settle(self, story_id: int, subject_keys: list[str]) -> StoryRow | None:
         """A story that does not follow one yet may, now that it has one more article, and
         a later story may now be seen to follow it (a first pass meets the newest first);

@@ -35,7 +35,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -443,11 +443,18 @@ class TranslationStage:
         self.translator = translator
         self.store = store
 
+    def translate_new(self, article: Article) -> Article:
+        """An article not stored yet, translated (its sentences batched together), so that
+        it is placed among the stories with its English text."""
+        return self.translator.translate_articles([article], cache=self.store)[0]
+
     def translate_ids(self, ids: list[int] | None, *, statuses: tuple[str, ...] = ("pending",),
                       languages: tuple[str, ...] | None = None, batch: int = 64,
-                      progress: Progress | None = None) -> list[Article]:
+                      progress: Progress | None = None,
+                      then: Callable[[Article], object] | None = None) -> list[Article]:
         """Translate the stored articles in `statuses` (only `ids`, only `languages`, when
-        given); return those now ``done``."""
+        given), batched across articles; call `then` with each one now ``done`` (the story
+        stage places it again); return those."""
         articles = self.store.articles_to_translate(statuses=statuses, ids=ids,
                                                     languages=languages)
         if progress:
@@ -459,6 +466,8 @@ class TranslationStage:
                 self.store.save_translation(article)
                 if article.translation_status == "done":
                     done.append(article)
+                    if then is not None:
+                        then(article)
                 if progress:
                     progress.advance(article.lang)
         return done
