@@ -33,9 +33,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from datasketch import MinHash
 
 from . import fingerprints as fpr
+from . import minhash
 from .config import StoriesConfig
 from .dedup import content_hash as _content_hash
 from .dedup import normalise_text
@@ -171,19 +171,9 @@ def _is_cjk(text: str, lang: str) -> bool:
     return bool(sample) and len(_CJK.findall(sample)) > len(sample) * 0.2
 
 
-_PERMUTATIONS: dict[int, Any] = {}
-
-
 def _minhash(items: set[bytes], num_perm: int) -> np.ndarray:
-    """MinHash signature as uint32 values (permutations drawn once per size, seed 7)."""
-    if num_perm not in _PERMUTATIONS:
-        _PERMUTATIONS[num_perm] = MinHash(num_perm=num_perm, seed=7,
-                                          scheme=MINHASH_SCHEME).permutations
-    m = MinHash(num_perm=num_perm, seed=7, permutations=_PERMUTATIONS[num_perm],
-                scheme=MINHASH_SCHEME)
-    if items:
-        m.update_batch(list(items))
-    return np.asarray(m.hashvalues, dtype=np.uint32)
+    """MinHash signature as uint32 values: datasketch's affine32 scheme, seed 7."""
+    return minhash.signature(items, num_perm, seed=7)
 
 
 def shingles(text: str, cjk: bool) -> set[bytes]:
