@@ -11,8 +11,6 @@ from __future__ import annotations
 import codecs
 import re
 
-from charset_normalizer import from_bytes
-
 _META = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.IGNORECASE)
 _XML_DECL = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_\-.]+)["']""")
@@ -102,6 +100,8 @@ def _detect(body: bytes) -> tuple[str, str, str]:
             return text, "gb18030", "detected"
     except UnicodeDecodeError:
         pass
+    from charset_normalizer import from_bytes  # only bodies that declare nothing need it
+
     best = from_bytes(body[:200_000]).best()
     codec = _codec(best.encoding) if best else None
     if codec in _SINGLE_BYTE_LATIN:

@@ -11,15 +11,15 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
-
-import feedparser
-import lxml.html
-from lxml import etree
 
 from .dedup import strip_tracking
 from .errors import FeedError
+
+if TYPE_CHECKING:  # imported where used: a pass whose sources answer 304 parses nothing
+    import lxml.html
+    from lxml import etree
 
 
 @dataclass(slots=True)
@@ -78,6 +78,8 @@ def parse_feed(text: str, base_url: str) -> Discovered:
         raise FeedError("malformed feed: the document is empty", url=base_url)
     if text.lstrip().startswith("{"):
         return _parse_json_feed(text, base_url)
+    import feedparser
+
     # The text is already decoded: a declaration naming its old charset would only confuse.
     parsed = feedparser.parse(_XML_DECLARATION.sub("", text, count=1))
     links: list[FoundLink] = []
@@ -132,6 +134,8 @@ def _parse_json_feed(text: str, base_url: str) -> Discovered:
 
 def parse_sitemap(text: str, base_url: str) -> Discovered:
     """<urlset> (with news: extensions) or <sitemapindex>; newest entries first."""
+    from lxml import etree
+
     try:
         root = etree.fromstring(text.encode("utf-8"),
                                 parser=etree.XMLParser(recover=True, resolve_entities=False,
@@ -172,6 +176,8 @@ def parse_sitemap(text: str, base_url: str) -> Discovered:
 
 
 def _child_text(node: etree._Element, name: str) -> str | None:
+    from lxml import etree
+
     for child in node:
         if isinstance(child.tag, str) and etree.QName(child).localname == name:
             text: str | None = child.text
@@ -231,6 +237,9 @@ def parse_listing(text: str, base_url: str) -> Discovered:
     """Links on a listing page that look like articles, in page order."""
     if not text.strip():
         raise FeedError("empty listing page", url=base_url)
+    import lxml.html
+    from lxml import etree
+
     try:
         doc = lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError) as exc:
