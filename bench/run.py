@@ -38,7 +38,7 @@ from bench.common import git_revision, machine_line, mb, run_measured, table
 BENCH_DIR = ROOT / "bench"
 OUTPUT = ROOT / "docs" / "benchmarks.md"
 # Modules run in this order; any other bench_*.py module follows, alphabetically.
-ORDER = ("pass", "stories", "queries", "translate")
+ORDER = ("pass", "peers", "stories", "queries", "translate")
 # Per-module limit; the whole suite has to stay well under 15 minutes on 2 cores.
 TIMEOUT = {"full": 600.0, "quick": 300.0}
 MARK = re.compile(r"<!-- bench:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n<!-- /bench:(?P=name) -->",
