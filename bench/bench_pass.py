@@ -428,7 +428,7 @@ def report_section(quick: bool, info: dict[str, Any], n: int, truth: dict[str, s
              str(procs), figure(per_article_ms("minP")), figure(ratio("tidings", "minP"), "×")],
         ], "lrrr"),
         "",
-        (f"**Headline: tidings / raw work = {figure(cpu_ratio, '×')}** CPU per article; "
+        (f"Headline — CPU per article, tidings / raw work: {figure(cpu_ratio, '×')}; "
          f"target ≤ {TARGET_CPU_RATIO}× — "
          f"{target_verdict(cpu_ratio, lambda v: v <= TARGET_CPU_RATIO)}. "
          f"The minimal pipeline / raw work, both in {procs} processes = "
