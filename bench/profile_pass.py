@@ -1,31 +1,41 @@
-"""Where a pass's CPU goes, per article: one pass profiled with cProfile, every stage ranked.
+"""Where a pass's CPU goes, per article: every stage timed, then (optionally) cProfile.
 
-    python -m bench.profile_pass                 # 50 outlets, 2,000 pages (about 2 minutes)
-    python -m bench.profile_pass --outlets 10    # smaller
-    python -m bench.profile_pass --top 40        # more rows of the function table
+    python -m bench.profile_pass                  # 50 outlets, 2,000 pages (~1 minute)
+    python -m bench.profile_pass --outlets 10     # smaller
+    python -m bench.profile_pass --cprofile       # then a second pass under cProfile
 
-Not part of `make bench` (cProfile slows Python code down, so its figures are shares, not
-speeds). The pass runs in this process against the generated web (served by a process of
-its own), with the worker pool switched off (`runner.POOL_AFTER_PAGES` raised) so that
-every stage runs here and one profiler per thread sees it: the event loop's thread (HTTP,
-politeness, discovery) and the store thread (extraction and the other pure stages, story
-placement, SQLite). What the pool itself costs — pickling pages to the worker and results
-back — is measured apart on the same pages. Translation is off.
+Not part of `make bench`. The pass runs in this process against the generated web (served
+by a process of its own), with the worker pool switched off (`runner.POOL_AFTER_PAGES`
+raised) so that every stage runs here: the event loop's thread (HTTP, politeness,
+discovery) and the store thread (extraction and the other pure stages, story placement,
+SQLite). Translation is off.
 
-Output: CPU per article by stage (the cumulative time of the stage's function, both
-threads), then the functions with the most time of their own.
+Stage timers: each stage function is wrapped to add up the CPU time of its thread
+(`time.thread_time`) — a few calls per article, so the timing costs nothing worth
+counting; nested stages ("of which") are inside their parent's figure. Each thread's
+total CPU time is read from its own clock, so what no stage accounts for (the event loop,
+httpx, the executor hand-offs) is the remainder. What the pool adds when it is on —
+pickling each page to a worker and its result back — is measured apart on the same pages.
+
+`--cprofile` profiles a second pass with one cProfile per thread on the threads' CPU
+clocks (waiting is not counted), and prints the functions with the most time of their own
+and the callers of the hottest built-ins. cProfile slows call-heavy Python code (langdetect)
+much more than C code (lxml, SQLite): read it for what calls what, not for speeds.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
+import io
 import pickle
 import pstats
 import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,59 +44,98 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# Stages: (label, module path fragment, function name); the cumulative time of each.
+# (label, module, attribute path): the stage functions, wrapped with a CPU timer.
 STAGES = [
-    ("fetch: Fetcher.fetch (HTTP, robots, politeness, decode)", "pipeline/fetch.py", "fetch"),
-    ("  of which charset decoding", "pipeline/charset.py", "decode"),
-    ("discover: feeds and sitemaps parsed", "pipeline/discover.py", "discover"),
-    ("extract: trafilatura + canonical URL", "pipeline/extract.py", "extract"),
-    ("language: detect_article", "pipeline/language.py", "detect_article"),
-    ("relevance: Matcher.judge", "pipeline/relevance.py", "judge"),
-    ("fingerprint: stories.fingerprint", "pipeline/stories.py", "fingerprint"),
-    ("  of which figures, names (fingerprints.extract)", "pipeline/fingerprints.py",
+    ("extract: trafilatura, canonical URL, content hash", "pipeline.extract", "extract"),
+    ("language: detect_article", "pipeline.language", "detect_article"),
+    ("relevance: Matcher.judge", "pipeline.relevance", "Matcher.judge"),
+    ("fingerprint: stories.fingerprint", "pipeline.stories", "fingerprint"),
+    ("  of which figures, dates, names (fingerprints.extract)", "pipeline.fingerprints",
      "extract"),
-    ("  of which MinHash (minhash.signature)", "pipeline/minhash.py", "signature"),
-    ("index keys: stories.index_keys", "pipeline/stories.py", "index_keys"),
-    ("candidates: Store.candidates", "pipeline/store.py", "candidates"),
-    ("  of which fingerprint JSON decode", "pipeline/stories.py", "from_json"),
-    ("place: stories.place", "pipeline/stories.py", "place"),
-    ("save: Store.save_article", "pipeline/store.py", "save_article"),
-    ("store: Store.article_id_for_url", "pipeline/store.py", "article_id_for_url"),
-    ("store: Store.finish_link", "pipeline/store.py", "finish_link"),
-    ("store: Store.record_fetches (fetch log)", "pipeline/store.py", "record_fetches"),
-    ("store: links added, validators, robots cache", "pipeline/store.py", "add_links"),
-    ("SQLite commits (Connection.commit and its `with` exit)", "", "commit"),
+    ("  of which MinHash (stories._minhash)", "pipeline.stories", "_minhash"),
+    ("index keys: stories.index_keys", "pipeline.stories", "index_keys"),
+    ("candidates: Store.candidates", "pipeline.store", "Store.candidates"),
+    ("  of which fingerprint decode (Fingerprint.from_json)", "pipeline.stories",
+     "Fingerprint.from_json"),
+    ("place: stories.place", "pipeline.stories", "place"),
+    ("save: Store.save_article (one transaction)", "pipeline.store", "Store.save_article"),
+    ("known URL? Store.article_id_for_url", "pipeline.store", "Store.article_id_for_url"),
+    ("fetch log: Store.record_fetches", "pipeline.store", "Store.record_fetches"),
+    ("links: Store.finish_link, add_links, pending_links", "pipeline.store",
+     "Store.finish_link"),
+    ("", "pipeline.store", "Store.add_links"),
+    ("", "pipeline.store", "Store.pending_links"),
+    ("discover: feeds and sitemaps parsed (event loop)", "pipeline.runner", "discover"),
+    ("decode: charset.decode (event loop)", "pipeline.fetch", "charset.decode"),
 ]
 
 
-class _ProfiledThreads(ThreadPoolExecutor):
-    """The runner's store thread, with a cProfile of its own."""
+class Timers:
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self.lock = threading.Lock()
 
+    def wrap(self, label: str, fn: Any) -> Any:
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - started
+                with self.lock:
+                    self.cpu[label] += spent
+                    self.calls[label] += 1
+        return timed
+
+
+def install(timers: Timers) -> None:
+    import importlib
+    last_label = ""
+    for label, module_name, path in STAGES:
+        label = label or last_label
+        last_label = label
+        module = importlib.import_module(module_name)
+        owner: Any = module
+        *parents, name = path.split(".")
+        for part in parents:
+            owner = getattr(owner, part)
+        original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+        if isinstance(original, classmethod):
+            wrapped = classmethod(timers.wrap(label, original.__func__))
+            setattr(owner, name, wrapped)
+        else:
+            setattr(owner, name, timers.wrap(label, original))
+
+
+class StoreThread(ThreadPoolExecutor):
+    """The runner's store thread; knows its CPU clock (and, with `profile`, a cProfile)."""
+
+    profile = False
+    clocks: ClassVar[list[int]] = []
     profiles: ClassVar[list[cProfile.Profile]] = []
+    cpu_at_exit: ClassVar[list[float]] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         def start() -> None:
-            profile = cProfile.Profile()
-            _ProfiledThreads.profiles.append(profile)
-            profile.enable()
+            StoreThread.clocks.append(time.pthread_getcpuclockid(threading.get_ident()))
+            if StoreThread.profile:
+                prof = cProfile.Profile(time.thread_time)
+                StoreThread.profiles.append(prof)
+                prof.enable()
         super().__init__(*args, initializer=start, **kwargs)
 
-
-def cumulative(stats: pstats.Stats, fragment: str, name: str) -> float:
-    total = 0.0
-    for (path, _, func), (_, _, _, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if func == name and fragment in path:
-            total += ct
-    return total
-
-
-def commits(stats: pstats.Stats) -> tuple[float, int]:
-    seconds, calls = 0.0, 0
-    for (_, _, func), (_, nc, tt, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if "sqlite3.Connection" in func and ("'commit'" in func or "'__exit__'" in func):
-            seconds += tt
-            calls += nc
-    return seconds, calls
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        def last() -> None:
+            if StoreThread.profile and StoreThread.profiles:
+                StoreThread.profiles[-1].disable()
+            StoreThread.cpu_at_exit.append(time.thread_time())
+        try:
+            self.submit(last).result(timeout=60)
+        except RuntimeError:  # already shut down
+            pass
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def pool_cost(pages: list[Any], prepared: list[Any]) -> tuple[float, int, int]:
@@ -104,20 +153,46 @@ def pool_cost(pages: list[Any], prepared: list[Any]) -> tuple[float, int, int]:
     return time.process_time() - started, size_in, size_out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--outlets", type=int, default=50)
-    parser.add_argument("--top", type=int, default=25)
-    args = parser.parse_args(argv)
-
+def one_pass(outlets: int, profile: bool) -> dict[str, Any]:
     from bench.bench_pass import write_config
     from bench.newsweb import WebProcess, build_web
     from pipeline import runner
     from pipeline.config import load_config
     from pipeline.store import Store
 
-    runner.POOL_AFTER_PAGES = 10**9  # every stage in this process, where the profilers are
-    runner.ThreadPoolExecutor = _ProfiledThreads  # type: ignore[misc]
+    runner.POOL_AFTER_PAGES = 10**9  # every stage in this process
+    runner.ThreadPoolExecutor = StoreThread  # type: ignore[misc]
+    StoreThread.profile = profile
+    with tempfile.TemporaryDirectory(prefix="tidings-profile-") as tmp, \
+            WebProcess(outlets, 40) as web:
+        local = build_web(outlets, 40, port=web.port)
+        config = load_config(write_config(Path(tmp), local))
+        store = Store.open(config.store.path)
+        main_profile = cProfile.Profile(time.thread_time)
+        cpu, main_cpu, wall = time.process_time(), time.thread_time(), time.perf_counter()
+        if profile:
+            main_profile.enable()
+        report = runner.run_pass(config, store, translator_factory=None)
+        if profile:
+            main_profile.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        main_cpu = time.thread_time() - main_cpu
+        store.close()
+    return {"pages": len(local.pages), "cpu": cpu, "wall": wall, "main_cpu": main_cpu,
+            "store_cpu": StoreThread.cpu_at_exit[-1] if StoreThread.cpu_at_exit else 0.0,
+            "report": report, "main_profile": main_profile}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--outlets", type=int, default=50)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--cprofile", action="store_true", help="a second pass, profiled")
+    args = parser.parse_args(argv)
+
+    from pipeline import runner
+    timers = Timers()
+    install(timers)
     seen_pages: list[Any] = []
     seen_prepared: list[Any] = []
     original = runner.Pass._prepare_here
@@ -130,46 +205,67 @@ def main(argv: list[str] | None = None) -> int:
         return result
     runner.Pass._prepare_here = keep  # type: ignore[method-assign]
 
-    with tempfile.TemporaryDirectory(prefix="tidings-profile-") as tmp, \
-            WebProcess(args.outlets, 40) as web:
-        local = build_web(args.outlets, 40, port=web.port)
-        config = load_config(write_config(Path(tmp), local))
-        store = Store.open(config.store.path)
-        main_profile = cProfile.Profile()
-        cpu, wall = time.process_time(), time.perf_counter()
-        main_profile.enable()
-        report = runner.run_pass(config, store, translator_factory=None)
-        main_profile.disable()
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        store.close()
-    n = len(local.pages)
-    threads = threading.active_count()
-    stats = pstats.Stats(main_profile)
-    for profile in _ProfiledThreads.profiles:
-        stats.add(profile)
-    print(f"pass of {n:,} pages under cProfile: {wall:.1f} s wall, {cpu:.1f} s CPU "
-          f"({cpu / n * 1000:.1f} ms per page, profiler overhead included); "
-          f"{report.new_articles} new, {report.duplicates} duplicates; threads now {threads}")
+    got = one_pass(args.outlets, profile=False)
+    n = got["pages"]
+    rep = got["report"]
+
+    def ms(seconds: float) -> str:
+        return f"{seconds / n * 1000:6.2f} ms"
+
+    print(f"pass of {n:,} pages: {got['wall']:.1f} s wall, {got['cpu']:.1f} s CPU of the "
+          f"process = {ms(got['cpu'])} per page; {rep.new_articles} new, {rep.duplicates} "
+          "duplicates")
     print()
-    print("CPU per article by stage (cumulative, ms; shares of the profiled total):")
-    total = stats.total_tt  # type: ignore[attr-defined]
-    for label, fragment, name in STAGES:
-        if name == "commit":
-            seconds, calls = commits(stats)
-            print(f"  {seconds / n * 1000:7.2f} ms  {seconds / total * 100:5.1f}%  {label} "
-                  f"({calls / n:.1f} per article)")
-            continue
-        seconds = cumulative(stats, fragment, name)
-        print(f"  {seconds / n * 1000:7.2f} ms  {seconds / total * 100:5.1f}%  {label}")
+    print("CPU per article (ms), largest first; the thread's clock, stage timers inside it:")
+    store_cpu, main_cpu = got["store_cpu"], got["main_cpu"]
+    store_stages = {k: v for k, v in timers.cpu.items() if "event loop" not in k}
+    loop_stages = {k: v for k, v in timers.cpu.items() if "event loop" in k}
+    top_level = {k: v for k, v in store_stages.items() if not k.startswith("  ")}
+    rows = sorted(top_level.items(), key=lambda kv: -kv[1])
+    print(f"  {ms(store_cpu)}  store thread, in all")
+    for label, seconds in rows:
+        print(f"  {ms(seconds)}    {label}  ({timers.calls[label] / n:.2f} calls per page)")
+        for sub, sub_s in store_stages.items():
+            if sub.startswith("  ") and STAGE_PARENT.get(sub) == label:
+                print(f"  {ms(sub_s)}      {sub.strip()}")
+    print(f"  {ms(store_cpu - sum(top_level.values()))}    the rest of the store thread "
+          "(executor hand-offs, Pass.process, the fetch log's bookkeeping)")
+    print(f"  {ms(main_cpu)}  event-loop thread, in all (HTTP, politeness, robots, feeds)")
+    for label, seconds in sorted(loop_stages.items(), key=lambda kv: -kv[1]):
+        print(f"  {ms(seconds)}    {label}")
+    other = got["cpu"] - store_cpu - main_cpu
+    print(f"  {ms(other)}  other threads")
     ipc, size_in, size_out = pool_cost(seen_pages, seen_prepared)
     k = max(1, len(seen_pages))
-    print(f"  {ipc / k * 1000:7.2f} ms         worker pool: pickling a page to a worker and "
-          f"its result back (measured apart, {size_in // k // 1024} KB + "
-          f"{size_out // k // 1024} KB per page; the pool adds its pipes and threads)")
-    print()
-    print(f"Functions with the most time of their own (top {args.top}):")
-    stats.sort_stats("tottime").print_stats(args.top)
+    print(f"  {ipc / k * 1000:6.2f} ms  with the worker pool on: pickling a page to the "
+          f"worker and its result back ({size_in // k // 1024} KB + {size_out // k // 1024} KB "
+          "per page), measured apart; the pool's pipes and threads come on top")
+    if args.cprofile:
+        profiled = one_pass(args.outlets, profile=True)
+        stats = pstats.Stats(profiled["main_profile"])
+        for prof in StoreThread.profiles:
+            stats.add(prof)
+        print()
+        print(f"cProfile, a second pass (thread CPU clocks; {profiled['cpu']:.1f} s CPU "
+              f"under the profiler), functions with the most time of their own:")
+        out = io.StringIO()
+        stats.stream = out  # type: ignore[attr-defined]
+        stats.sort_stats("tottime").print_stats(args.top)
+        print(out.getvalue())
+        out = io.StringIO()
+        stats.stream = out  # type: ignore[attr-defined]
+        stats.print_callers(r"posix.stat|copy.py:66|getpeername|'execute' of|'commit'|"
+                            r"json/decoder.py.*raw_decode")
+        print(out.getvalue())
     return 0
+
+
+STAGE_PARENT = {
+    "  of which figures, dates, names (fingerprints.extract)":
+        "fingerprint: stories.fingerprint",
+    "  of which MinHash (stories._minhash)": "fingerprint: stories.fingerprint",
+    "  of which fingerprint decode (Fingerprint.from_json)": "candidates: Store.candidates",
+}
 
 
 if __name__ == "__main__":
