@@ -145,8 +145,9 @@ def write_document(path: Path, names: list[str], results: dict[str, dict[str, ob
     one, five = load_at_start
     load = f"{one:.2f} (1 min), {five:.2f} (5 min)"
     busy = five > 0.5 * (os.cpu_count() or 1)
-    busy_note = (" — other work was running, so timings are noisier than on an idle machine"
-                 if busy else "")
+    busy_note = (" — other work was running, so timings are noisier than on an idle machine: "
+                 "these figures are provisional; regenerate them with `make bench` on an idle "
+                 "machine before quoting them" if busy else "")
     kept = previous_sections(path)
     kept_rows = previous_summary(path)
     sections: list[str] = []
