@@ -234,35 +234,6 @@ def _sum_pss(procs: list[Any]) -> int:
     return total
 
 
-def _tree_rss(proc: Any) -> int:
-    total = 0
-    try:
-        total += proc.memory_info().rss
-        for child in proc.children(recursive=True):
-            try:
-                total += child.memory_info().rss
-            except Exception:  # noqa: BLE001, S110 - a child may exit while we read it
-                pass
-    except Exception:  # noqa: BLE001, S110 - so may the process itself
-        pass
-    return total
-
-
-def _tree_pss(proc: Any) -> int:
-    """Proportional set size over the process tree: what the tree really occupies."""
-    total = 0
-    try:
-        procs = [proc, *proc.children(recursive=True)]
-    except Exception:  # noqa: BLE001 - the process may have exited
-        return 0
-    for one in procs:
-        try:
-            total += one.memory_full_info().pss
-        except Exception:  # noqa: BLE001, S110 - a child may exit while we read it
-            pass
-    return total
-
-
 def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None
                  = None, timeout: float | None = None, poll: float = 0.05,
                  stdin: Any = subprocess.DEVNULL, echo: bool = False, tree: bool = False,
