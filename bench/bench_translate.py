@@ -56,7 +56,7 @@ CORPUS = SHARED / "corpus" / "realworld"
 SHAPE = {"layers": 6, "heads": 8, "d_model": 512, "ffn": 2048}
 VOCAB = 32000
 EOS_BIAS = 1.5  # random weights then stop after ~25-60 tokens, like a real sentence
-RUNS = 3
+RUNS = 2  # two runs, as every figure of make bench (and the suite stays under 15 min)
 
 
 class NoCache:

@@ -7,6 +7,7 @@ or, from a module run as a script, after `sys.path.insert(0, str(ROOT))`.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -157,6 +158,25 @@ class Measured:
     timed_out: bool = False
     peak_pss: int = 0  # the tree's largest sum of PSS (shared pages counted once), sampled
     extra: dict[str, Any] = field(default_factory=dict)
+    # With tree=True: CPU of every process of the tree, orphans included (bench/treetime.py).
+    user: float = 0.0
+    sys: float = 0.0
+    max_procs: int = 0  # most processes alive in the tree at one sample
+    pids: dict[int, ProcSeen] = field(default_factory=dict)  # every process sampled
+
+    @property
+    def busy_procs(self) -> int:
+        """Processes of the tree that burnt at least 0.3 s of CPU: the ones doing work."""
+        return sum(1 for p in self.pids.values() if p.cpu >= 0.3)
+
+
+@dataclass
+class ProcSeen:
+    """A process of a measured tree, as last sampled."""
+
+    name: str
+    cmdline: str
+    cpu: float = 0.0  # its own user + system seconds at the last sample
 
 
 def _hwm(pid: int) -> int:
@@ -175,45 +195,70 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-def _tree_rss(proc: Any) -> int:
-    total = 0
+def _tree(proc: Any, skip_root: bool) -> list[Any]:
     try:
-        total += proc.memory_info().rss
-        for child in proc.children(recursive=True):
-            try:
-                total += child.memory_info().rss
-            except Exception:  # noqa: BLE001, S110 - a child may exit while we read it
-                pass
-    except Exception:  # noqa: BLE001, S110 - so may the process itself
-        pass
+        return ([] if skip_root else [proc]) + proc.children(recursive=True)
+    except Exception:  # noqa: BLE001 - the process may have exited
+        return []
+
+
+def _sample_procs(procs: list[Any], seen: dict[int, ProcSeen]) -> None:
+    for one in procs:
+        try:
+            times = one.cpu_times()
+            entry = seen.get(one.pid)
+            if entry is None:
+                entry = seen[one.pid] = ProcSeen(one.name(), " ".join(one.cmdline())[:200])
+            entry.cpu = max(entry.cpu, times.user + times.system)
+        except Exception:  # noqa: BLE001, S110 - a process may exit while we read it
+            pass
+
+
+def _sum_rss(procs: list[Any]) -> int:
+    total = 0
+    for one in procs:
+        try:
+            total += one.memory_info().rss
+        except Exception:  # noqa: BLE001, S110 - a process may exit while we read it
+            pass
     return total
 
 
-def _tree_pss(proc: Any) -> int:
-    """Proportional set size over the process tree: what the tree really occupies."""
+def _sum_pss(procs: list[Any]) -> int:
     total = 0
-    try:
-        procs = [proc, *proc.children(recursive=True)]
-    except Exception:  # noqa: BLE001 - the process may have exited
-        return 0
     for one in procs:
         try:
             total += one.memory_full_info().pss
-        except Exception:  # noqa: BLE001, S110 - a child may exit while we read it
+        except Exception:  # noqa: BLE001, S110 - a process may exit while we read it
             pass
     return total
 
 
 def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None
                  = None, timeout: float | None = None, poll: float = 0.05,
-                 stdin: Any = subprocess.DEVNULL, echo: bool = False) -> Measured:
+                 stdin: Any = subprocess.DEVNULL, echo: bool = False, tree: bool = False,
+                 on_poll: Any = None) -> Measured:
     """Run `cmd`, wait for it, and measure wall time and peak RSS.
 
     Peak RSS comes two ways: psutil samples the process tree every `poll` seconds (the
     sum over the tree), and the child's own high-water mark (VmHWM, which misses nothing
     between samples) is read at every poll; CPU time comes from `os.wait4`.
     With `echo`, the child's stdout is also copied to ours as it comes (progress lines).
+
+    With `tree`, the command runs under `bench/treetime.py`: CPU time is then that of
+    every process of its tree (orphans included), wall time is the command's own, and the
+    sampled figures (PSS, RSS, processes) leave the small wrapper out. `on_poll(measured
+    so far, pid)` is called at every poll (the daemon check uses it to stop the daemon).
     """
+    result_file = None
+    if tree:
+        import tempfile
+        fd, name = tempfile.mkstemp(prefix="tidings-treetime-", suffix=".json")
+        os.close(fd)
+        result_file = Path(name)
+        cmd = [PYTHON, "-m", "bench.treetime", str(result_file), "--", *cmd]
+        env = {**(env or {}), "PYTHONPATH": str(ROOT) + os.pathsep
+               + (env or {}).get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))}
     try:
         import psutil
     except ImportError:  # pragma: no cover - psutil is in the bench extra
@@ -240,6 +285,8 @@ def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, 
     for reader in readers:
         reader.start()
     ps = psutil.Process(proc.pid) if psutil else None
+    seen: dict[int, ProcSeen] = {}
+    max_procs = 0
     peak = 0
     pss = 0
     polls = 0
@@ -251,12 +298,20 @@ def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, 
         pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        hwm = max(hwm, _hwm(proc.pid))
+        if not tree:
+            hwm = max(hwm, _hwm(proc.pid))
         if ps is not None:
-            peak = max(peak, _tree_rss(ps))
+            procs = _tree(ps, skip_root=tree)
+            max_procs = max(max_procs, len(procs))
+            peak = max(peak, _sum_rss(procs))
+            _sample_procs(procs, seen)
             if polls % 4 == 0:  # PSS reads smaps_rollup: a little dearer, every 4th poll
-                pss = max(pss, _tree_pss(ps))
+                pss = max(pss, _sum_pss(procs))
             polls += 1
+        if on_poll is not None:
+            on_poll(Measured(returncode=0, stdout="", stderr="", wall=time.perf_counter()
+                             - started, peak_rss=peak, maxrss=hwm, pids=seen,
+                             max_procs=max_procs), proc.pid)
         if timeout is not None and time.perf_counter() - started > timeout:
             timed_out = True
             try:
@@ -272,10 +327,23 @@ def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, 
         reader.join(timeout=5)
     maxrss = hwm
     cpu = (rusage.ru_utime + rusage.ru_stime) if rusage is not None else 0.0
+    user = system = 0.0
+    if result_file is not None:
+        try:
+            data = json.loads(result_file.read_text("utf-8") or "{}")
+        except (OSError, ValueError):
+            data = {}
+        finally:
+            result_file.unlink(missing_ok=True)
+        if data.get("wall") is not None:
+            wall = float(data["wall"])
+            proc.returncode = int(data["returncode"])
+        user, system = float(data.get("user", 0.0)), float(data.get("sys", 0.0))
+        cpu = user + system
     return Measured(returncode=proc.returncode, stdout=b"".join(out_chunks).decode(
         "utf-8", "replace"), stderr=b"".join(err_chunks).decode("utf-8", "replace"),
         wall=wall, peak_rss=max(peak, maxrss), maxrss=maxrss, cpu=cpu, timed_out=timed_out,
-        peak_pss=pss)
+        peak_pss=pss, user=user, sys=system, max_procs=max_procs, pids=seen)
 
 
 def self_maxrss() -> int:
@@ -285,3 +353,44 @@ def self_maxrss() -> int:
 
 def python_cmd(*args: str) -> list[str]:
     return [PYTHON, *args]
+
+
+# ------------------------------------------------------------------------ two runs
+
+
+TOLERANCE = 0.10  # two runs reproduce when the larger is at most 10% above the smaller
+
+
+def reproduced(values: Sequence[float], tolerance: float = TOLERANCE) -> bool | None:
+    """True when the runs agree within `tolerance`; None with a single run."""
+    items = [v for v in values if v is not None and not math.isnan(v)]
+    if len(items) < 2:
+        return None
+    low, high = min(items), max(items)
+    if low <= 0:
+        return high == low
+    return high / low - 1 <= tolerance
+
+
+def figure(values: Sequence[float], unit: str = "", digits: int = 2,
+           tolerance: float = TOLERANCE) -> str:
+    """A figure from repeated runs: `2.41× (2.38×, 2.44×)` when they agree (the mean,
+    then each run), `**did not reproduce** (2.1×, 2.9×)` when they do not, and
+    `2.41× (one run)` in quick mode."""
+    def one(v: float) -> str:
+        return f"{v:,.{digits}f}{unit}"
+    ok = reproduced(values, tolerance)
+    runs = ", ".join(one(v) for v in values)
+    if ok is None:
+        return f"{one(values[0])} (one run)" if values else "–"
+    if ok:
+        return f"{one(sum(values) / len(values))} ({runs})"
+    return f"**did not reproduce** ({runs})"
+
+
+def target_verdict(values: Sequence[float], ok: Any, tolerance: float = TOLERANCE) -> str:
+    """met / missed when every run says so and the runs reproduce, else `unclear`."""
+    hits = [bool(ok(v)) for v in values]
+    if reproduced(values, tolerance) is False or (hits and len(set(hits)) > 1):
+        return "unclear (the runs disagree)"
+    return verdict(all(hits))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
+from typing import Any, Self
 
 SEED = 20250520
 BASE_DATE = datetime(2025, 5, 20, 8, 0, tzinfo=UTC)
@@ -890,10 +891,107 @@ def request_marks(servers: list[object]) -> list[int]:
     return [len(server.requests) for server in servers]  # type: ignore[attr-defined]
 
 
-if __name__ == "__main__":  # a look at what is generated
+def pages_digest(web: NewsWeb) -> str:
+    """One hash of every page served, to check two processes built the very same bytes."""
+    import hashlib
+    digest = hashlib.sha1()
+    for url, data in web.pages.items():
+        digest.update(url.encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def serve_forever(outlets: int, per_outlet: int, port: int | None, seed: int) -> None:
+    """The server side of `WebProcess`: build, serve, answer commands on stdin.
+
+    One JSON line on stdout when ready ({"port", "digest", "pid"}); then, per line read:
+    `marks` → the request count of every server; `stats [marks]` → `request_stats`; EOF or
+    `quit` → stop."""
+    import sys
+
+    web = build_web(outlets, per_outlet, seed=seed, port=port)
+    with serve(web) as servers:
+        print(json.dumps({"port": web.outlets[0].port, "digest": pages_digest(web)}),
+              flush=True)
+        for line in sys.stdin:
+            command, _, arg = line.strip().partition(" ")
+            if command == "marks":
+                print(json.dumps(request_marks(servers)), flush=True)
+            elif command == "stats":
+                print(json.dumps(request_stats(servers, json.loads(arg) if arg else 0)),
+                      flush=True)
+            elif command == "quit":
+                break
+            else:
+                print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)
+
+
+class WebProcess:
+    """The generated web served by a process of its own, so its CPU is not the measured
+    programs' and the parent's: `with WebProcess(50, 40) as web: web.marks() …`.
+
+    The parent builds the same web (deterministic) for its configuration and ground truth;
+    `digest` lets it check that both built the very same bytes."""
+
+    def __init__(self, outlets: int, per_outlet: int, *, port: int | None = None,
+                 seed: int = SEED) -> None:
+        self.args = [str(outlets), str(per_outlet), str(port or 0), str(seed)]
+        self.proc: Any = None
+        self.port = 0
+        self.digest = ""
+
+    def __enter__(self) -> Self:
+        import subprocess
+        import sys
+        from pathlib import Path
+        root = Path(__file__).resolve().parents[1]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.newsweb", "serve", *self.args], cwd=root,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        ready = self._read()
+        self.port, self.digest = int(ready["port"]), str(ready["digest"])
+        return self
+
+    def _read(self) -> Any:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the web server process exited (code {self.proc.wait()})")
+        return json.loads(line)
+
+    def _ask(self, command: str) -> Any:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def marks(self) -> list[int]:
+        marks: list[int] = self._ask("marks")
+        return marks
+
+    def stats(self, since: list[int] | int = 0) -> dict[str, int]:
+        stats: dict[str, int] = self._ask(f"stats {json.dumps(since)}")
+        return stats
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except Exception:  # noqa: BLE001 - a server that will not stop is killed
+            self.proc.kill()
+            self.proc.wait()
+
+
+if __name__ == "__main__":
     import sys
     import time
 
-    t0 = time.perf_counter()
+    if sys.argv[1:2] == ["serve"]:  # python -m bench.newsweb serve OUTLETS PER_OUTLET PORT SEED
+        o, p, port_arg, seed_arg = (int(x) for x in sys.argv[2:6])
+        serve_forever(o, p, port_arg or None, seed_arg)
+        sys.exit(0)
+    t0 = time.perf_counter()  # a look at what is generated
     w = build_web(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
     print(f"built in {time.perf_counter() - t0:.2f} s:", json.dumps(w.summary()))

@@ -11,8 +11,6 @@ from __future__ import annotations
 import codecs
 import re
 
-from charset_normalizer import from_bytes
-
 from .han import HAN
 
 _META = re.compile(
@@ -103,6 +101,8 @@ def _detect(body: bytes) -> tuple[str, str, str]:
             return text, "gb18030", "detected"
     except UnicodeDecodeError:
         pass
+    from charset_normalizer import from_bytes  # only bodies that declare nothing need it
+
     best = from_bytes(body[:200_000]).best()
     codec = _codec(best.encoding) if best else None
     if codec in _SINGLE_BYTE_LATIN:

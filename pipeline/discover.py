@@ -15,12 +15,8 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
-
-import feedparser
-import lxml.html
-from lxml import etree
 
 from . import netguard
 from .dedup import strip_tracking
@@ -30,6 +26,10 @@ from .models import iso_utc
 MAX_HREF_CHARS = 2048
 MAX_LINKS = 5000
 MAX_DEPTH = 256  # elements or brackets; libxml2's own limit without XML_PARSE_HUGE
+
+if TYPE_CHECKING:  # imported where used: a pass whose sources answer 304 parses nothing
+    import lxml.html
+    from lxml import etree
 
 
 @dataclass(slots=True)
@@ -109,6 +109,8 @@ class _DepthGauge:
 
 def _too_deep(xml: bytes) -> bool:
     """Is the document nested deeper than MAX_DEPTH? One pass of libxml2, no tree."""
+    from lxml import etree
+
     parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True,
                              huge_tree=False, target=_DepthGauge())
     try:
@@ -129,6 +131,8 @@ def parse_feed(text: str, base_url: str) -> Discovered:
         raise FeedError("malformed feed: the document is empty", url=base_url)
     if text.lstrip().startswith("{"):
         return _parse_json_feed(text, base_url)
+    import feedparser
+
     # The text is already decoded: a declaration naming its old charset would only confuse.
     text = _XML_DECLARATION.sub("", text, count=1)
     if _too_deep(text.encode("utf-8")):
@@ -186,6 +190,8 @@ def _parse_json_feed(text: str, base_url: str) -> Discovered:
 
 def parse_sitemap(text: str, base_url: str) -> Discovered:
     """<urlset> (with news: extensions) or <sitemapindex>; newest entries first."""
+    from lxml import etree
+
     try:
         root = etree.fromstring(text.encode("utf-8"),
                                 parser=etree.XMLParser(recover=True, resolve_entities=False,
@@ -226,6 +232,8 @@ def parse_sitemap(text: str, base_url: str) -> Discovered:
 
 
 def _child_text(node: etree._Element, name: str) -> str | None:
+    from lxml import etree
+
     for child in node:
         if isinstance(child.tag, str) and etree.QName(child).localname == name:
             text: str | None = child.text
@@ -322,6 +330,9 @@ def parse_listing(text: str, base_url: str) -> Discovered:
     """Links on a listing page that look like articles, in page order."""
     if not text.strip():
         raise FeedError("empty listing page", url=base_url)
+    import lxml.html
+    from lxml import etree
+
     try:
         doc = lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError) as exc:

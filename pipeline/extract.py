@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from html import unescape
 
-import trafilatura
-
 from .dedup import canonical_url, content_hash
 from .errors import ExtractError
 from .han import HAN
@@ -24,6 +22,8 @@ def text_size(text: str) -> int:
 
 
 def extract(page: Page, *, min_chars: int = 120) -> Article:
+    import trafilatura  # here, not at the top: a pass that extracts nothing never loads it
+
     try:
         doc = trafilatura.bare_extraction(
             page.text, url=page.final_url, with_metadata=True, include_comments=False,

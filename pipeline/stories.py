@@ -42,9 +42,8 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from datasketch import MinHash
 
-from . import embed
+from . import embed, minhash
 from . import figures as fpr
 from .config import StoriesConfig
 from .dedup import content_hash as _content_hash
@@ -57,7 +56,6 @@ SHINGLE_PERM = 64  # MinHash of body shingles (near-duplicates)
 WORD_PERM = 128  # MinHash of content words (same-story text similarity)
 SHINGLE_WORDS = 3  # word shingle size (Latin scripts)
 SHINGLE_CHARS = 4  # character shingle size (Chinese, Japanese)
-MINHASH_SCHEME = "affine32"  # pinned: stored signatures must not change with datasketch
 LSH_BANDS = 16  # 16 bands × 4 rows over the shingle signature: ~50% Jaccard to collide
 LSH_ROWS = SHINGLE_PERM // LSH_BANDS
 EMBED_BANDS = 16  # bands of the embedding's sign bits (random hyperplanes, fixed seed) …
@@ -227,19 +225,9 @@ def _is_cjk(text: str, lang: str) -> bool:
     return bool(sample) and len(_CJK.findall(sample)) > len(sample) * 0.2
 
 
-_PERMUTATIONS: dict[int, Any] = {}
-
-
 def _minhash(items: set[bytes], num_perm: int) -> np.ndarray:
-    """MinHash signature as uint32 values (permutations drawn once per size, seed 7)."""
-    if num_perm not in _PERMUTATIONS:
-        _PERMUTATIONS[num_perm] = MinHash(num_perm=num_perm, seed=7,
-                                          scheme=MINHASH_SCHEME).permutations
-    m = MinHash(num_perm=num_perm, seed=7, permutations=_PERMUTATIONS[num_perm],
-                scheme=MINHASH_SCHEME)
-    if items:
-        m.update_batch(list(items))
-    return np.asarray(m.hashvalues, dtype=np.uint32)
+    """MinHash signature as uint32 values: datasketch's affine32 scheme, seed 7."""
+    return minhash.signature(items, num_perm, seed=7)
 
 
 def shingles(text: str, cjk: bool) -> set[bytes]:
