@@ -112,4 +112,5 @@ def _write_digest(config: Config, store: Store, state_dir: Path) -> str:
 
     output = state_dir / "digest.eml"
     result = run_digest(config, store, since=None, output=output, send=False)
-    return f"digest:  {output} ({result.story_count} stories; not sent — a preview)"
+    return (f"digest:  {output} ({plural(result.story_count, 'story', 'stories')}; "
+            "not sent — a preview)")
