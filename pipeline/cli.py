@@ -84,7 +84,13 @@ def _damage(config: Config) -> Iterator[None]:
 @contextmanager
 def _store(config: Config) -> Iterator[Store]:
     """The store, to write."""
-    store = Store.open(config.store.path)
+    with _closing(config, Store.open(config.store.path)) as store:
+        yield store
+
+
+@contextmanager
+def _closing(config: Config, store: Store) -> Iterator[Store]:
+    """`store`, closed in the end; a damaged one said in one line."""
     try:
         with _damage(config):
             yield store
@@ -105,11 +111,8 @@ def _read_store(config: Config) -> Iterator[Store]:
             store = Store.open(path)
         except StoreError:
             store = Store.open(":memory:")
-    try:
-        with _damage(config):
-            yield store
-    finally:
-        store.close()
+    with _closing(config, store) as opened:
+        yield opened
 
 
 @contextmanager

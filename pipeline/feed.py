@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 
 from markupsafe import escape
 
+from .models import parse_time
+
 __all__ = ["ATOM_TYPE", "FeedEntry", "atom_feed"]
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -130,9 +132,7 @@ def _xml_safe(text: str) -> str:
 def _rfc3339(value: str, fallback: str) -> str:
     """An ISO 8601 time as RFC 3339 in UTC (naive means UTC), e.g. 2026-11-27T10:00:00Z;
     `fallback` when it is not a time."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+    moment = parse_time(value)
+    if moment is None:
         return fallback
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")

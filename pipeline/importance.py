@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from .models import parse_time
+
 __all__ = ["HALF_LIFE_DAYS", "LANGUAGE_WEIGHT", "SUBJECT_WEIGHT", "importance"]
 
 #: Days after which recency halves a story's weight.
@@ -43,14 +45,15 @@ def importance(*, outlets: int, languages: int, subject: bool,
     coverage = math.log2(1 + max(1, outlets))
     spread = LANGUAGE_WEIGHT * (max(1, languages) - 1)
     about = SUBJECT_WEIGHT if subject else 0.0
-    published = _aware(published_at) if published_at is not None else None
+    published = _aware(published_at)
     age_days = 0.0
     if published is not None:
-        age_days = max(0.0, (_aware(now) - published).total_seconds() / 86400)
+        now = now if now.tzinfo else now.replace(tzinfo=UTC)
+        age_days = max(0.0, (now - published).total_seconds() / 86400)
     recency = math.pow(2.0, -age_days / HALF_LIFE_DAYS)
     return round((coverage + spread + about) * recency, 2)
 
 
-def _aware(value: datetime | str) -> datetime:
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def _aware(value: datetime | str | None) -> datetime | None:
+    moment = parse_time(value) if isinstance(value, str) or value is None else value
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from . import follows, stories
 from .config import Config
 from .importance import importance
-from .models import Article, StoryRow, utcnow
+from .models import Article, StoryRow
 from .relevance import Matcher
 from .store import SavedArticle, Store
 
@@ -93,7 +93,7 @@ class StoryStage:
         self.store.set_importance(story_id, importance(
             outlets=outlets, languages=languages, subject=bool(self.matcher.entities(headline)),
             published_at=story.published_at or story.first_seen,
-            now=datetime.fromisoformat(utcnow()).astimezone(UTC)))
+            now=datetime.now(UTC)))
         return self.store.story(story_id)
 
     def _link(self, story_id: int, keys: list[str], published: str) -> None:
