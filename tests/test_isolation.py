@@ -227,3 +227,24 @@ def test_sigterm_ends_a_pass_of_slow_links_within_seconds(tmp_path: Path,
     assert time.monotonic() - started < 10
     assert proc.returncode == 0
     assert json.loads(out)["new_articles"] == 0
+
+
+def test_markup_in_page_strings_is_shown_as_text(tmp_path: Path, site: SiteServer) -> None:
+    """A headline, URL or error text holding rich markup (`[/]`, `[link=…]`) or a terminal
+    escape is printed as text by `run`, `stories` and `sources`, never interpreted."""
+    title = "Xiaomi [/] plant [link=http://evil.example]click[/link] \x1b[31mred"
+    page = seed_page("002").replace(SEED_TITLES["002"].encode(), title.encode("utf-8"))
+    site.add("/good.html", Resource(page))
+    site.add("/bad[/]path.html", Resource(b"gone", status=404))
+    site.add("/feed.xml", feed(site, ["/good.html", "/bad[/]path.html"]))
+    cfg = write_config(tmp_path, [{"name": "n[/]ews", "url": site.url("/feed.xml"),
+                                   "kind": "feed"}])
+    run = tidings("run", "--config", str(cfg), env={"COLUMNS": "200"})
+    assert run.code == 0, run.stderr
+    assert "MarkupError" not in run.stderr and "/bad[/]path.html" in run.stderr
+    shown = tidings("stories", "--config", str(cfg), env={"COLUMNS": "200"})
+    assert shown.code == 0, shown.stderr
+    assert "[link=http://evil.example]click[/link]" in shown.stdout
+    assert "\x1b[31m" not in shown.stdout and "\x1b]8;" not in shown.stdout  # no hyperlink
+    sources = tidings("sources", "--config", str(cfg), env={"COLUMNS": "200"})
+    assert sources.code == 0 and "n[/]ews" in sources.stdout
