@@ -10,6 +10,7 @@ with a timeout.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import re
@@ -17,6 +18,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -545,6 +547,43 @@ def _run(config: Path, timeout: float) -> tuple[int, dict[str, Any], str]:
     return result.code, report, result.stderr
 
 
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (from /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) * 1024 for line in status.splitlines()
+                       if line.startswith("VmRSS:")), 0)
+        todo += [int(c) for c in children]
+    return total
+
+
+def _run_watched(config: Path, timeout: float) -> tuple[int, dict[str, Any], str, int]:
+    """`_run`, and the peak resident memory of the pass's whole process tree."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--json", "--config",
+                             str(config)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    peak = 0
+
+    def watch() -> None:
+        nonlocal peak
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.2)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = proc.communicate(timeout=timeout)
+    watcher.join(timeout=5)
+    report = json.loads(out) if out.strip().startswith("{") else {}
+    return proc.returncode, report, err, peak
+
+
 def _errors(report: dict[str, Any], source: str) -> list[str]:
     return [e["error"] for e in report.get("errors", []) if e["source"] == source]
 
@@ -559,10 +598,12 @@ def test_one_pass_over_the_hostile_web(tmp_path: Path, web: HostileWeb) -> None:
                                                        "max_retry_wait": 60})
     trapped = web.trap.count(TRAP_PATH)
     started = time.monotonic()
-    code, report, stderr = _run(cfg, timeout=150)
+    code, report, stderr, peak = _run_watched(cfg, timeout=150)
     elapsed = time.monotonic() - started
     assert code == 0, stderr[-3000:]
     assert elapsed < 90, f"{elapsed:.0f} s"
+    assert peak < 1.5e9, f"{peak / 1e6:.0f} MB"  # the process tree, at its largest
+    assert web.private_requests() == []  # the internal host never contacted
     db = tmp_path / "tidings.db"
     with sqlite3.connect(db) as conn:
         stored = {u for (u,) in conn.execute("SELECT url FROM articles")}
