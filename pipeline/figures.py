@@ -309,6 +309,28 @@ def specificity(canonical: str) -> int:
     return max(len(body), 1) + (1 if percent else 0)
 
 
+def coarser(canonical: str) -> list[str]:
+    """The number as an outlet that rounds harder would write it: each rounding to fewer
+    significant digits that still has two ("38.3%" → ["38%"]; "31800" → ["32000"];
+    "289000" → ["290000"]). One digit says too little ("42000" → "40000" is another
+    company's "over 40,000")."""
+    percent = canonical.endswith("%")
+    value = float(canonical.rstrip("%"))
+    body = canonical.rstrip("%").replace(".", "").lstrip("0").rstrip("0")
+    out = []
+    for digits in range(len(body) - 1, 1, -1):
+        if value == 0:
+            break
+        shift = digits - math.floor(math.log10(abs(value))) - 1
+        rounded = round(value, shift)
+        text = str(int(rounded)) if rounded == int(rounded) else \
+            f"{rounded:.{max(shift, 0)}f}".rstrip("0").rstrip(".")
+        text += "%" if percent else ""
+        if text != canonical and text not in out:
+            out.append(text)
+    return out
+
+
 def parse_number(token: str, lang: str = "en") -> float | None:
     """A digit string with separators, read the way `lang` writes numbers.
 
@@ -378,7 +400,8 @@ def numbers(text: str, lang: str = "en", *, years: set[str] | None = None) -> li
             canonical = canonical_number(value * factor)
         else:
             is_integer = "." not in m["num"] and "," not in m["num"]
-            if is_integer and len(m["num"]) == 4 and 1900 <= value <= 2099:
+            if is_integer and len(m["num"]) == 4 and 1900 <= value <= 2099 \
+                    and not _quantity_after(text, m.start(), m.end()):
                 if years is not None:
                     years.add(m["num"])
                 continue
@@ -387,6 +410,20 @@ def numbers(text: str, lang: str = "en", *, years: set[str] | None = None) -> li
             canonical = canonical_number(value)
         found[canonical] = found.get(canonical, 0) + 1
     return list(found)
+
+
+_CURRENCY_BEFORE = frozenset("$€£¥￥")
+_YEAR_AFTER = frozenset("年款届级")
+
+
+def _quantity_after(text: str, start: int, end: int) -> bool:
+    """Whether a four-digit integer that could be a year is a quantity: a price ($1999,
+    ¥1999) or a Chinese count or amount (1999元, 2000辆; a year is followed by 年)."""
+    before = text[max(0, start - 2):start].strip()
+    if before and before[-1] in _CURRENCY_BEFORE:
+        return True
+    after = text[end:end + 2].lstrip()
+    return bool(after) and "\u4e00" <= after[0] <= "\u9fff" and after[0] not in _YEAR_AFTER
 
 
 def dates(text: str) -> tuple[list[str], list[str]]:
