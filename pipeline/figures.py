@@ -22,6 +22,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 # Languages that write 1.234,5 (thousands ".", decimal ","); the rest write 1,234.5.
 COMMA_DECIMAL = frozenset({"it", "de", "fr", "es", "pt", "nl", "ru", "pl", "tr", "sv", "da"})
@@ -432,6 +433,36 @@ def dates(text: str) -> tuple[list[str], list[str]]:
     years: set[str] = set()
     _strip_dates(chinese_numerals(unicodedata.normalize("NFKC", text)), found, years)
     return sorted(found), sorted(years)
+
+
+_WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_WEEKDAYS_IT = ("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica")
+_WEEKDAY_OF: dict[str, int] = {}
+for _i, (_en, _it) in enumerate(zip(_WEEKDAYS_EN, _WEEKDAYS_IT, strict=True)):
+    _WEEKDAY_OF[_en] = _WEEKDAY_OF[_it] = _WEEKDAY_OF[_it.replace("ì", "i")] = _i
+for _i, _ch in enumerate("一二三四五六日"):
+    for _prefix in ("星期", "周", "礼拜"):
+        _WEEKDAY_OF[_prefix + _ch] = _i
+_WEEKDAY_OF["星期天"] = _WEEKDAY_OF["周天"] = _WEEKDAY_OF["礼拜天"] = 6
+_DAYS_BACK = {"yesterday": 1, "Yesterday": 1, "ieri": 1, "Ieri": 1, "昨天": 1, "昨日": 1,
+              "today": 0, "Today": 0, "oggi": 0, "Oggi": 0, "今天": 0, "今日": 0}
+_RELATIVE = re.compile(r"(?<![A-Za-z])(?:" + "|".join(
+    sorted(list(_WEEKDAY_OF) + list(_DAYS_BACK), key=len, reverse=True)) + r")(?![A-Za-z])")
+
+
+def relative_dates(text: str, published: date) -> list[str]:
+    """"MM-DD" dates that weekdays and "yesterday"/"today" name, read from the day the text
+    was published: "said on Thursday" in a report of Friday 2025-06-27 is 06-26 (a weekday
+    is the latest such day on or before publication)."""
+    found: set[str] = set()
+    for m in _RELATIVE.finditer(text):
+        word = m.group(0)
+        back = _DAYS_BACK.get(word)
+        if back is None:
+            back = (published.weekday() - _WEEKDAY_OF[word]) % 7
+        day = published - timedelta(days=back)
+        found.add(f"{day.month:02d}-{day.day:02d}")
+    return sorted(found)
 
 
 _NAME_PUNCT = re.compile(r"[-\u2010-\u2015'’.]")

@@ -312,6 +312,10 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
         figures.numbers += [n for n in extra.numbers if n not in figures.numbers]
         figures.dates = sorted(set(figures.dates) | set(extra.dates))
         names += [n for n in extra.names if n not in names]
+    published = parse_time(article.published_at)
+    if published is not None:  # "on Thursday" is a date once the page's date is known
+        spoken = fpr.relative_dates(f"{article.title}\n{body}", published.date())
+        figures.dates = sorted(set(figures.dates) | set(spoken))
     grams = fpr.pinyin_grams(f"{article.title}\n{body}") if cjk_body else []
     headline = fpr.pinyin_grams(article.title, readings=1)[:HEADLINE_PINYIN_KEYS] if cjk_body \
         else []
@@ -518,7 +522,8 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
                         sum(min(fpr.specificity(n), 3) for n in p.numbers)
                         + sum(min(fpr.specificity(n), 3) - 1 for n in loose))
     p.numbers += [f"~{n}" for n in loose]
-    year_part = C_YEAR if p.years else (C_YEAR_CONFLICT if a.years and b.years else 0.0)
+    year_part = C_YEAR if p.years else (
+        C_YEAR_CONFLICT if a.years and b.years and _years_conflict(a, b, ta, tb) else 0.0)
     p.parts = {
         "embedding": C_COSINE * (p.cosine - COSINE_MID) if a.vector.size and b.vector.size
         else 0.0,
@@ -554,6 +559,15 @@ def _coarse_matches(rough: Fingerprint, precise: Fingerprint) -> list[str]:
         return []
     exact = set(precise.numbers)
     return [n for n in rough.numbers if n in precise.coarse and n not in exact]
+
+
+def _years_conflict(a: Fingerprint, b: Fingerprint, ta: datetime | None,
+                    tb: datetime | None) -> bool:
+    """Both mention years and none the same: unless a year one mentions is the year the
+    other was published in (it need not write the current year out)."""
+    year_a = str(ta.year) if ta else ""
+    year_b = str(tb.year) if tb else ""
+    return year_b not in a.years and year_a not in b.years
 
 
 def _by_pinyin(chinese: Fingerprint, names: list[str]) -> list[str]:
