@@ -88,7 +88,7 @@ COSINE_MID = 0.62  # … this (same kind of news: 0.5-0.65; same event: 0.55-0.8
 C_TEXT = 5.0  # per unit of content-word Jaccard above …
 TEXT_FLOOR = 0.08  # … this, when both texts are in one language
 C_NUMBER = 0.7  # per point of specificity of each shared number (300000: 1, 38.8%: 4) …
-MAX_NUMBER_POINTS = 6  # … counted up to this many points
+MAX_NUMBER_POINTS = 8  # … counted up to this many points
 C_DATE = 1.0  # per shared date, at most …
 MAX_DATES = 2
 C_YEAR = 2.0  # a year both mention
@@ -102,7 +102,7 @@ C_CROSS_LANGUAGE = 0.5  # texts in two languages: their words cannot be compared
 C_CROSS_SCRIPT = 1.0  # one in Chinese (Japanese, Korean), one not: the embedding puts
 # such same-event pairs ~0.13 lower than same-script ones (labelled set: 0.55 vs 0.68)
 _CJK_LANGS = frozenset({"zh", "ja", "ko"})
-C_DAYS = -0.75  # per day apart beyond …
+C_DAYS = -0.5  # per day apart beyond …
 DAYS_FREE = 1.0  # … this (publication dates, else fetch times)
 MERGE_MARGIN = 1.0  # two stories merge when their members' links average join + this
 
