@@ -527,7 +527,7 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
     p.parts = {
         "embedding": C_COSINE * (p.cosine - COSINE_MID) if a.vector.size and b.vector.size
         else 0.0,
-        "text": C_TEXT * max(0.0, p.text - TEXT_FLOOR),
+        "text": C_TEXT * (p.text - TEXT_FLOOR) if same_language else 0.0,
         # A shared full name counts with its parts ("lei jun", "lei", "jun"): full names
         # tell events apart better (counting it once: ECB+ F1 0.898 → 0.88 at best).
         "names": (C_NAME_SHARE * min(1.0, len(shared_names)
