@@ -17,6 +17,7 @@ and small counts are kept apart or dropped: they match everything.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -310,11 +311,12 @@ def specificity(canonical: str) -> int:
     return max(len(body), 1) + (1 if percent else 0)
 
 
-def coarser(canonical: str) -> list[str]:
+@functools.lru_cache(maxsize=8192)
+def coarser(canonical: str) -> tuple[str, ...]:
     """The number as an outlet that rounds harder would write it: each rounding to fewer
-    significant digits that still has two ("38.3%" → ["38%"]; "31800" → ["32000"];
-    "289000" → ["290000"]). One digit says too little ("42000" → "40000" is another
-    company's "over 40,000")."""
+    significant digits that still has two ("38.3%" → ("38%",); "31800" → ("32000",);
+    "289000" → ("290000",)). One digit says too little ("42000" → "40000" is another
+    company's "over 40,000"). Memoised: the candidates of one article repeat figures."""
     percent = canonical.endswith("%")
     value = float(canonical.rstrip("%"))
     body = canonical.rstrip("%").replace(".", "").lstrip("0").rstrip("0")
@@ -329,7 +331,7 @@ def coarser(canonical: str) -> list[str]:
         text += "%" if percent else ""
         if text != canonical and text not in out:
             out.append(text)
-    return out
+    return tuple(out)
 
 
 def parse_number(token: str, lang: str = "en") -> float | None:

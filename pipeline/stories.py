@@ -420,7 +420,7 @@ def key_weights() -> dict[str, int]:
     """How many (newest, within the window) articles the store should return per key, by
     key prefix. Near-duplicate keys need few; an embedding band or a single name is
     shared by more unrelated articles than a combined key, so it brings fewer."""
-    return {"hash": 5, "lsh": 10, "sent": 10, "emb": 4, "name": 8, "pyn": 2, "num": 4,
+    return {"hash": 5, "lsh": 10, "sent": 10, "emb": 4, "name": 8, "pyn": 2, "num": 2,
             "ent+num": CANDIDATES_PER_KEY, "ent+date": CANDIDATES_PER_KEY,
             "num+num": CANDIDATES_PER_KEY, "name+num": CANDIDATES_PER_KEY,
             "name+date": CANDIDATES_PER_KEY, "names": CANDIDATES_PER_KEY}
