@@ -505,7 +505,8 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
     p.numbers = [n for n in a.numbers if n in b_numbers]
     # One outlet rounds harder than the other (38% / 38.25%, quasi 290 mila / 289,000):
     # the rougher figure counts, with one point less.
-    loose = [n for n in _coarse_matches(a, b) + _coarse_matches(b, a) if n not in p.numbers]
+    loose = [n for n in dict.fromkeys(_coarse_matches(a, b) + _coarse_matches(b, a))
+             if n not in p.numbers and fpr.specificity(n) >= 2]
     p.dates = [d for d in a.dates if d in b_dates]
     p.years = sorted(set(a.years) & set(b.years))
     p.entities = sorted(set(a.entities) & set(b.entities))
