@@ -14,13 +14,15 @@ How an article is compared (details and the evaluation behind the numbers: docs/
   log-odds: the cosine of the articles' multilingual sentence embeddings (headline and
   lead, any language), shared proper names (share and Jaccard of the two name sets; a
   Chinese article's names are matched to Latin ones through pinyin), shared numbers
-  normalised across formats and languages, shared dates and years (a conflicting year
-  counts against), and, when both texts are in one language, MinHash similarity of their
-  content words (across languages, a fixed term stands in for it). The embedding says
-  "same kind of news"; names, figures and dates say "same event". Only articles within
-  `window_days` of each other can join. A story's score is the mean of its best three links (one lucky link does not pull
-  an article in), and an article that links two stories that also link each other merges
-  them (`Placement.merge`).
+  normalised across formats and languages (also when one outlet rounds harder), shared
+  dates (weekdays read from the page's date among them) and years (a conflicting year
+  counts against), the days between the two, and, when both texts are in one language,
+  MinHash similarity of their content words (across languages, a fixed term stands in for
+  it; across scripts another, for the embedding's lower cosine). The embedding says "same
+  kind of news"; names, figures and dates say "same event". Only articles within
+  `window_days` of each other can join. A story's score is the mean of its best three
+  links (one lucky link does not pull an article in), and an article that links two
+  stories that also link each other merges them (`Placement.merge`).
 
 The index keys are selective by construction (bands of the embedding's sign bits, a
 distinctive name, a Chinese headline's pinyin, a number *with* an entity, two numbers
@@ -85,9 +87,9 @@ MERGE_PAIRS = 4  # members per story compared when a merge is considered
 C_BIAS = -4.1
 C_COSINE = 8.0  # per unit of embedding cosine above …
 COSINE_MID = 0.62  # … this (same kind of news: 0.5-0.65; same event: 0.55-0.85)
-C_TEXT = 5.0  # per unit of content-word Jaccard above …
+C_TEXT = 5.0  # per unit of content-word Jaccard above (below: against) …
 TEXT_FLOOR = 0.08  # … this, when both texts are in one language
-C_NUMBER = 0.7  # per point of specificity of each shared number (300000: 1, 38.8%: 4) …
+C_NUMBER = 0.7  # per point of specificity of each shared number (300000: 1, 38.8%: 3) …
 MAX_NUMBER_POINTS = 8  # … counted up to this many points
 C_DATE = 1.0  # per shared date, at most …
 MAX_DATES = 2
@@ -102,7 +104,7 @@ C_CROSS_LANGUAGE = 0.5  # texts in two languages: their words cannot be compared
 C_CROSS_SCRIPT = 1.0  # one in Chinese (Japanese, Korean), one not: the embedding puts
 # such same-event pairs ~0.13 lower than same-script ones (labelled set: 0.55 vs 0.68)
 _CJK_LANGS = frozenset({"zh", "ja", "ko"})
-C_DAYS = -0.5  # per day apart beyond …
+C_DAYS = -0.5  # per day apart beyond … (part of `dates` in the evidence)
 DAYS_FREE = 1.0  # … this (publication dates, else fetch times)
 MERGE_MARGIN = 1.0  # two stories merge when their members' links average join + this
 
@@ -525,6 +527,8 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
     p.numbers += [f"~{n}" for n in loose]
     year_part = C_YEAR if p.years else (
         C_YEAR_CONFLICT if a.years and b.years and _years_conflict(a, b, ta, tb) else 0.0)
+    days = (C_DAYS * (p.days_apart - DAYS_FREE)
+            if p.days_apart is not None and p.days_apart > DAYS_FREE else 0.0)
     p.parts = {
         "embedding": C_COSINE * (p.cosine - COSINE_MID) if a.vector.size and b.vector.size
         else 0.0,
@@ -535,14 +539,12 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
                                      / max(3, min(len(names_a), len(names_b))))
                   + C_NAME_JACCARD * len(shared_names) / max(NAME_UNION_MIN, union)),
         "numbers": C_NUMBER * number_points,
-        "dates": C_DATE * min(MAX_DATES, len(p.dates)) + year_part,
+        "dates": C_DATE * min(MAX_DATES, len(p.dates)) + year_part + days,
     }
     cross = bool(a.text_lang and b.text_lang) and not same_language
     script = bool(a.lang and b.lang) and (a.lang in _CJK_LANGS) != (b.lang in _CJK_LANGS)
     p.logit = (C_BIAS + sum(p.parts.values()) + (C_CROSS_LANGUAGE if cross else 0.0)
                + (C_CROSS_SCRIPT if script else 0.0))
-    if p.days_apart is not None and p.days_apart > DAYS_FREE:
-        p.logit += C_DAYS * (p.days_apart - DAYS_FREE)
     p.score = _sigmoid(p.logit)
     p.signal = max(p.parts, key=lambda k: p.parts[k])
     return p
