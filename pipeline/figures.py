@@ -17,11 +17,13 @@ and small counts are kept apart or dropped: they match everything.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 # Languages that write 1.234,5 (thousands ".", decimal ","); the rest write 1,234.5.
 COMMA_DECIMAL = frozenset({"it", "de", "fr", "es", "pt", "nl", "ru", "pl", "tr", "sv", "da"})
@@ -309,6 +311,29 @@ def specificity(canonical: str) -> int:
     return max(len(body), 1) + (1 if percent else 0)
 
 
+@functools.lru_cache(maxsize=8192)
+def coarser(canonical: str) -> tuple[str, ...]:
+    """The number as an outlet that rounds harder would write it: each rounding to fewer
+    significant digits that still has two ("38.3%" → ("38%",); "31800" → ("32000",);
+    "289000" → ("290000",)). One digit says too little ("42000" → "40000" is another
+    company's "over 40,000"). Memoised: the candidates of one article repeat figures."""
+    percent = canonical.endswith("%")
+    value = float(canonical.rstrip("%"))
+    body = canonical.rstrip("%").replace(".", "").lstrip("0").rstrip("0")
+    out = []
+    for digits in range(len(body) - 1, 1, -1):
+        if value == 0:
+            break
+        shift = digits - math.floor(math.log10(abs(value))) - 1
+        rounded = round(value, shift)
+        text = str(int(rounded)) if rounded == int(rounded) else \
+            f"{rounded:.{max(shift, 0)}f}".rstrip("0").rstrip(".")
+        text += "%" if percent else ""
+        if text != canonical and text not in out:
+            out.append(text)
+    return tuple(out)
+
+
 def parse_number(token: str, lang: str = "en") -> float | None:
     """A digit string with separators, read the way `lang` writes numbers.
 
@@ -378,7 +403,8 @@ def numbers(text: str, lang: str = "en", *, years: set[str] | None = None) -> li
             canonical = canonical_number(value * factor)
         else:
             is_integer = "." not in m["num"] and "," not in m["num"]
-            if is_integer and len(m["num"]) == 4 and 1900 <= value <= 2099:
+            if is_integer and len(m["num"]) == 4 and 1900 <= value <= 2099 \
+                    and not _quantity_after(text, m.start(), m.end()):
                 if years is not None:
                     years.add(m["num"])
                 continue
@@ -389,12 +415,56 @@ def numbers(text: str, lang: str = "en", *, years: set[str] | None = None) -> li
     return list(found)
 
 
+_CURRENCY_BEFORE = frozenset("$€£¥￥")
+_YEAR_AFTER = frozenset("年款届级")
+
+
+def _quantity_after(text: str, start: int, end: int) -> bool:
+    """Whether a four-digit integer that could be a year is a quantity: a price ($1999,
+    ¥1999) or a Chinese count or amount (1999元, 2000辆; a year is followed by 年)."""
+    before = text[max(0, start - 2):start].strip()
+    if before and before[-1] in _CURRENCY_BEFORE:
+        return True
+    after = text[end:end + 2].lstrip()
+    return bool(after) and "\u4e00" <= after[0] <= "\u9fff" and after[0] not in _YEAR_AFTER
+
+
 def dates(text: str) -> tuple[list[str], list[str]]:
     """("MM-DD" dates, years) mentioned in `text`, in any of the three languages."""
     found: set[str] = set()
     years: set[str] = set()
     _strip_dates(chinese_numerals(unicodedata.normalize("NFKC", text)), found, years)
     return sorted(found), sorted(years)
+
+
+_WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_WEEKDAYS_IT = ("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica")
+_WEEKDAY_OF: dict[str, int] = {}
+for _i, (_en, _it) in enumerate(zip(_WEEKDAYS_EN, _WEEKDAYS_IT, strict=True)):
+    _WEEKDAY_OF[_en] = _WEEKDAY_OF[_it] = _WEEKDAY_OF[_it.replace("ì", "i")] = _i
+for _i, _ch in enumerate("一二三四五六日"):
+    for _prefix in ("星期", "周", "礼拜"):
+        _WEEKDAY_OF[_prefix + _ch] = _i
+_WEEKDAY_OF["星期天"] = _WEEKDAY_OF["周天"] = _WEEKDAY_OF["礼拜天"] = 6
+_DAYS_BACK = {"yesterday": 1, "Yesterday": 1, "ieri": 1, "Ieri": 1, "昨天": 1, "昨日": 1,
+              "today": 0, "Today": 0, "oggi": 0, "Oggi": 0, "今天": 0, "今日": 0}
+_RELATIVE = re.compile(r"(?<![A-Za-z])(?:" + "|".join(
+    sorted(list(_WEEKDAY_OF) + list(_DAYS_BACK), key=len, reverse=True)) + r")(?![A-Za-z])")
+
+
+def relative_dates(text: str, published: date) -> list[str]:
+    """"MM-DD" dates that weekdays and "yesterday"/"today" name, read from the day the text
+    was published: "said on Thursday" in a report of Friday 2025-06-27 is 06-26 (a weekday
+    is the latest such day on or before publication)."""
+    found: set[str] = set()
+    for m in _RELATIVE.finditer(text):
+        word = m.group(0)
+        back = _DAYS_BACK.get(word)
+        if back is None:
+            back = (published.weekday() - _WEEKDAY_OF[word]) % 7
+        day = published - timedelta(days=back)
+        found.add(f"{day.month:02d}-{day.day:02d}")
+    return sorted(found)
 
 
 _NAME_PUNCT = re.compile(r"[-\u2010-\u2015'’.]")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from pipeline.figures import (
     canonical_number,
     chinese_numerals,
+    coarser,
     dates,
     names,
     normalise_name,
@@ -14,6 +17,7 @@ from pipeline.figures import (
     parse_number,
     pinyin_grams,
     reads_as_pinyin,
+    relative_dates,
     scan,
     specificity,
 )
@@ -56,6 +60,32 @@ def test_years_and_small_counts_kept_apart() -> None:
     found = numbers("In 2024 the 30 engineers built 500 cars", "en", years=years)
     assert years == {"2024"}
     assert found == ["500"]
+
+
+def test_chinese_amounts_are_not_years() -> None:
+    """售价1999元 is a price; 2024年 and 2025款 are years."""
+    years: set[str] = set()
+    found = numbers("售价1999元起。共2000辆。$2010 fee. 2024年推出2025款", "zh", years=years)
+    assert years == {"2024", "2025"}
+    assert "2000" in found and "2010" in found
+
+
+def test_coarser_forms_of_a_figure() -> None:
+    """What an outlet that rounds harder writes: 38.25% → 38%, 289,000 → quasi 290 mila;
+    never one significant digit (42,013 is not "over 40,000")."""
+    assert coarser("38.3%") == ("38%",)
+    assert coarser("289000") == ("290000",)
+    assert coarser("42000") == ()
+    assert coarser("300000") == ()
+
+
+def test_weekdays_read_from_the_publication_date() -> None:
+    friday = date(2025, 6, 27)
+    assert relative_dates("Xiaomi launched the YU7 on Thursday night", friday) == ["06-26"]
+    assert relative_dates("I conti sono stati presentati venerdì", friday) == ["06-27"]
+    assert relative_dates("小米周四晚发布YU7，昨天订单破二十万", friday) == ["06-26"]
+    assert relative_dates("the shares rose today", friday) == ["06-27"]
+    assert relative_dates("a monday-morning meeting with Sundays off", friday) == []
 
 
 def test_parse_number_conventions() -> None:
