@@ -50,22 +50,25 @@ STAGES = [
     ("language: detect_article", "pipeline.language", "detect_article"),
     ("relevance: Matcher.judge", "pipeline.relevance", "Matcher.judge"),
     ("fingerprint: stories.fingerprint", "pipeline.stories", "fingerprint"),
-    ("  of which figures, dates, names (fingerprints.extract)", "pipeline.fingerprints",
-     "extract"),
+    ("  of which figures and dates (figures.scan)", "pipeline.figures", "scan"),
+    ("  of which names (figures.names)", "pipeline.figures", "names"),
     ("  of which MinHash (stories._minhash)", "pipeline.stories", "_minhash"),
+    ("  of which the embedding (Embedder.embed)", "pipeline.embed", "Embedder.embed"),
     ("index keys: stories.index_keys", "pipeline.stories", "index_keys"),
     ("candidates: Store.candidates", "pipeline.store", "Store.candidates"),
     ("  of which fingerprint decode (Fingerprint.from_json)", "pipeline.stories",
      "Fingerprint.from_json"),
     ("place: stories.place", "pipeline.stories", "place"),
     ("save: Store.save_article (one transaction)", "pipeline.store", "Store.save_article"),
+    ("settle: follow-ups and importance (StoryStage.settle)", "pipeline.storystage",
+     "StoryStage.settle"),
     ("known URL? Store.article_id_for_url", "pipeline.store", "Store.article_id_for_url"),
     ("fetch log: Store.record_fetches", "pipeline.store", "Store.record_fetches"),
     ("links: Store.finish_link, add_links, pending_links", "pipeline.store",
      "Store.finish_link"),
     ("", "pipeline.store", "Store.add_links"),
     ("", "pipeline.store", "Store.pending_links"),
-    ("discover: feeds and sitemaps parsed (event loop)", "pipeline.runner", "discover"),
+    ("discover: feeds and sitemaps parsed (event loop)", "pipeline.frontier", "discover"),
     ("decode: charset.decode (event loop)", "pipeline.fetch", "charset.decode"),
 ]
 
@@ -232,7 +235,7 @@ def one_query_candidates(store_module: Any, check: bool) -> None:
         default = per_key if isinstance(per_key, int) else 20
         if not keys:
             return []
-        centre = store_module._parse_time(around)
+        centre = store_module.parse_time(around)
         low = (centre - store_module.timedelta(days=window_days)).isoformat()
         high = (centre + store_module.timedelta(days=window_days)).isoformat()
         arms, params = [], []
@@ -299,7 +302,7 @@ def one_pass(outlets: int, profile: bool, connections: int = 0,
         cpu, main_cpu, wall = time.process_time(), time.thread_time(), time.perf_counter()
         if profile:
             main_profile.enable()
-        report = runner.run_pass(config, store, translator_factory=None)
+        report = runner.run_pass(config, store, translate=False)
         if profile:
             main_profile.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -332,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     timers = Timers()
     seen_pages: list[Any] = []
     seen_prepared: list[Any] = []
-    original = runner.Pass._prepare_here
+    original = runner.Preparer.__call__
 
     def keep(self: Any, page: Any) -> Any:
         result = original(self, page)
@@ -340,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             seen_pages.append(page)
             seen_prepared.append(result)
         return result
-    runner.Pass._prepare_here = keep  # type: ignore[method-assign]
+    runner.Preparer.__call__ = keep  # type: ignore[method-assign]
 
     from pipeline import store as store_module
     from pipeline.store import Store
@@ -434,8 +437,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 STAGE_PARENT = {
-    "  of which figures, dates, names (fingerprints.extract)":
-        "fingerprint: stories.fingerprint",
+    "  of which figures and dates (figures.scan)": "fingerprint: stories.fingerprint",
+    "  of which names (figures.names)": "fingerprint: stories.fingerprint",
+    "  of which the embedding (Embedder.embed)": "fingerprint: stories.fingerprint",
     "  of which MinHash (stories._minhash)": "fingerprint: stories.fingerprint",
     "  of which fingerprint decode (Fingerprint.from_json)": "candidates: Store.candidates",
 }
