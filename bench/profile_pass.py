@@ -3,8 +3,12 @@
     python -m bench.profile_pass                  # 50 outlets, 2,000 pages (~1 minute)
     python -m bench.profile_pass --outlets 10     # smaller
     python -m bench.profile_pass --cprofile       # then a second pass under cProfile
+    python -m bench.profile_pass --shared-pool --commit-every 1 --per-key-candidates
+                                                  # ablations: as before issue 16's changes
+    python -m bench.profile_pass --check-candidates   # the one-query candidates are checked
 
-Not part of `make bench`. The pass runs in this process against the generated web (served
+`make bench` runs it once per run of bench_pass (`--json`) for the per-stage table of
+docs/benchmarks.md. The pass runs in this process against the generated web (served
 by a process of its own), with the worker pool switched off (`runner.POOL_AFTER_PAGES`
 raised) so that every stage runs here: the event loop's thread (HTTP, politeness,
 discovery) and the store thread (extraction and the other pure stages, story placement,
@@ -29,6 +33,7 @@ import argparse
 import cProfile
 import functools
 import io
+import json
 import pickle
 import pstats
 import sys
@@ -59,7 +64,8 @@ STAGES = [
     ("  of which fingerprint decode (Fingerprint.from_json)", "pipeline.stories",
      "Fingerprint.from_json"),
     ("place: stories.place", "pipeline.stories", "place"),
-    ("save: Store.save_article (one transaction)", "pipeline.store", "Store.save_article"),
+    ("save: Store.save_article (a savepoint in its batch)", "pipeline.store",
+     "Store.save_article"),
     ("settle: follow-ups and importance (StoryStage.settle)", "pipeline.storystage",
      "StoryStage.settle"),
     ("known URL? Store.article_id_for_url", "pipeline.store", "Store.article_id_for_url"),
@@ -185,8 +191,6 @@ def per_key_candidates(store_module: Any, check: bool) -> None:
     """Ablation: `Store.candidates` as it was (one query per key, then the articles, every
     fingerprint decoded again). With `check`, the store's own answer is compared with it,
     article by article and in order, on every call (and the pass uses the store's)."""
-    import json
-
     from pipeline.stories import Candidate, Fingerprint
 
     built = store_module.Store.candidates
@@ -280,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="ablation: commit after this many links (1: one per article)")
     parser.add_argument("--per-key-candidates", action="store_true",
                         help="ablation: candidates one query per key, no fingerprint cache")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="also write the figures (ms per article) to FILE")
     parser.add_argument("--check-candidates", action="store_true",
                         help="compare the store's candidates with the per-key query's on "
                              "every call (slower)")
@@ -374,6 +380,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {ipc / k * 1000:6.2f} ms  with the worker pool on: pickling a page to the "
           f"worker and its result back ({size_in // k // 1024} KB + {size_out // k // 1024} KB "
           "per page), measured apart; the pool's pipes and threads come on top")
+    if args.json:
+        per = 1000 / n
+        stages = [(label.strip(), label.startswith("  "), timers.cpu[label] * per)
+                  for label, _, _ in STAGES if label and label in timers.cpu]
+        args.json.write_text(json.dumps({
+            "pages": n, "cpu_ms": got["cpu"] * per, "wall": got["wall"],
+            "store_ms": store_cpu * per, "loop_ms": main_cpu * per,
+            "rest_ms": (store_cpu - sum(top_level.values())) * per,
+            "other_ms": other * per, "stages": stages, "connects": connects[0],
+            "statements": sum(sql.values()) / n, "commits": sql.get("COMMIT", 0) / n,
+            "decoded": timers.calls.get(DECODE, 0) / n, "returned": len(decoded) / n,
+            "pickle_ms": ipc / k * 1000}), "utf-8")
     if args.cprofile:
         profiled = one_pass(args.outlets, profile=True)
         stats = pstats.Stats(profiled["main_profile"])
