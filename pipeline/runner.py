@@ -156,8 +156,8 @@ class Pass:
             for error in frontier.errors(self._failed):
                 self.report.failed_sources.append(error.source)
                 self._error(error.source, error.url, error.error, quiet=verdict is not None)
-        counts = await self._on_store(self.store.counts)
-        self.report.pending_translation = counts["pending_translation"]
+        waiting = await self._on_store(self.store.pending_translation_by_language)
+        self.report.pending_translation = sum(waiting.values())  # an index, not a scan
         self.report.interrupted = self.stop.is_set()
         await self._on_store(self.store.finish_run, run_id, self.report.as_dict())
         await self._on_store.finish()
