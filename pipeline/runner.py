@@ -9,9 +9,9 @@ The stage order is written once, here: `Preparer.__call__` runs the pure stages 
 
 HTTP runs in an asyncio loop (sources and hosts concurrently, one host politely). The pure
 stages run in worker processes once a pass is big enough to pay for starting them, else
-on the store thread; everything that touches SQLite runs on that one thread
-(`storethread.StoreCalls`), in batched transactions: a link is `done` in the transaction
-that stores its article, so a crash redoes at most one batch. Each source and each article runs inside a catch-all: an error nobody
+on the store thread; all SQLite work runs on that thread (`storethread.StoreCalls`), in
+batches: a link is `done` in the transaction that stores its article, so a crash redoes
+at most one batch. Each source and each article runs inside a catch-all: an error nobody
 foresaw is reported on that source or link (the link's attempt is counted and it is
 retired after `MAX_LINK_ATTEMPTS`), never the end of the pass. A stop request
 (SIGTERM/SIGINT) abandons fetches in flight; links not reached stay for the next pass.
