@@ -523,6 +523,22 @@ def report_section(quick: bool, info: dict[str, Any], n: int, truth: dict[str, s
          f"{'; '.join(sorted(set(last['daemon']['names']))) or 'none'}. Processes are sampled "
          "every 0.05 s; a worker lives for seconds."),
         "",
+        *target_marks([
+            (("CPU per article, tidings / raw trafilatura + langdetect (embedding on, "
+             "translation off)"), figure(cpu_ratio, "×"), f"≤ {TARGET_CPU_RATIO}×",
+             target_verdict(cpu_ratio, lambda v: v <= TARGET_CPU_RATIO)),
+            (f"`tidings --help`, wall, fastest of {HELP_RUNS}", figure(helps, " s"),
+             f"≤ {TARGET_HELP} s", target_verdict(helps, lambda v: v <= TARGET_HELP)),
+            ((f"nothing-new pass over {info['outlets']} feeds and sitemaps, median of "
+             f"{NOTHING_NEW_RUNS}"), figure(nothing, " s"), f"≤ {TARGET_NOTHING_NEW} s",
+             target_verdict(nothing, lambda v: v <= TARGET_NOTHING_NEW)),
+            ("processes a daemon pass of one source starts",
+             ", ".join(str(c) for c in daemon_children), "0",
+             target_verdict([float(c) for c in daemon_children], lambda v: v == 0)),
+            (f"peak memory of the {n:,}-page pass, tree PSS, embedding model loaded",
+             figure(pss, " MB", 0), f"≤ {TARGET_PSS >> 20} MB",
+             target_verdict(pss, lambda v: v <= TARGET_PSS >> 20)),
+            *soak_target()]),
     ]
     # ---- imports
     lines += [
@@ -612,6 +628,28 @@ def stage_lines(results: list[dict[str, Any]], n: int) -> list[str]:
          f"{last['connects']} TCP connections for the whole pass."),
         "",
     ]
+
+
+def target_marks(rows: list[tuple[str, str, str, str]]) -> list[str]:
+    """Hidden lines that bench/run.py gathers into the document's table of targets."""
+    return [f"<!-- target: {' | '.join(r)} -->" for r in rows] + [""]
+
+
+def soak_target() -> list[tuple[str, str, str, str]]:
+    """The daemon soak's verdict, as `scripts/soak.py` last wrote it to docs/soak.md."""
+    path = ROOT / "docs" / "soak.md"
+    if not path.exists():
+        return []
+    text = path.read_text("utf-8")
+    missing = re.search(r"\| published pages missing from the store \| (\d+) \|", text)
+    extra = re.search(r"\| extra rows for one URL \| (\d+) \|", text)
+    when = re.search(r"Run (\S+ \S+) UTC with `python scripts/soak.py --minutes (\S+)`", text)
+    if not (missing and extra and when):
+        return []
+    ok = missing[1] == "0" and extra[1] == "0"
+    return [((f"daemon soak (`scripts/soak.py`, {when[2]} min, {when[1]} UTC): pages missing "
+             "/ stored twice"), f"{missing[1]} / {extra[1]}", "0 / 0",
+             "**met**" if ok else "**missed**")]
 
 
 def _side_by_side(left: list[tuple[str, str, float]], right: list[tuple[str, str, float]]

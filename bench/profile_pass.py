@@ -291,11 +291,11 @@ def main(argv: list[str] | None = None) -> int:
                              "every call (slower)")
     args = parser.parse_args(argv)
 
-    from pipeline import runner
+    from pipeline import prepare, runner
     timers = Timers()
     seen_pages: list[Any] = []
     seen_prepared: list[Any] = []
-    original = runner.Preparer.__call__
+    original = prepare.Preparer.__call__
 
     def keep(self: Any, page: Any) -> Any:
         result = original(self, page)
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             seen_pages.append(page)
             seen_prepared.append(result)
         return result
-    runner.Preparer.__call__ = keep  # type: ignore[method-assign]
+    prepare.Preparer.__call__ = keep  # type: ignore[method-assign]
 
     from pipeline import store as store_module
     from pipeline.store import Store

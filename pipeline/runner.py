@@ -1,7 +1,7 @@
 """One pass: every due source's links fetched, each article taken through the stages, stored.
 
-The stage order is written once, here: `Preparer.__call__` runs the pure stages and
-`Pass._article` the rest, in this order:
+The stage order: `prepare.Preparer.__call__` runs the pure stages (in a module of their
+own, all a worker process imports) and `Pass._article` the rest, in this order:
 
     fetch → extract → language → translation status → relevance → fingerprint
           → translate and fingerprint again (when a package for the language is installed)
@@ -23,7 +23,6 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
@@ -35,22 +34,15 @@ from .due import backing_off, next_due
 from .errors import ExtractError, FetchError, StoreError
 from .fetch import Fetcher, make_client
 from .frontier import Frontier
-from .models import Article, Fate, Link, Page, PassReport, ReportedError
+from .models import Fate, Link, Page, PassReport, ReportedError
 from .packages import list_packages
-from .relevance import Matcher
+from .prepare import Prepared, Preparer
 from .store import Store
 from .storethread import StoreCalls
-from .translate import (
-    Progress,
-    TranslationStage,
-    TranslationStages,
-    TranslatorKeeper,
-    translation_status,
-)
+from .translate import Progress, TranslationStage, TranslationStages, TranslatorKeeper
 from .workers import WorkerPool
 
 if TYPE_CHECKING:  # numpy, trafilatura and the embedding load on the first page, not before
-    from . import stories
     from .storystage import StoryStage
 
 log = logging.getLogger("tidings.runner")
@@ -58,45 +50,18 @@ MAX_LINK_ATTEMPTS = 5
 POOL_AFTER_PAGES = 100  # a worker costs ~1.1 s CPU to start: only for passes bigger than this
 
 
-@dataclass(slots=True)
-class Prepared:
-    """A page after the pure stages: ready to be placed and stored."""
-
-    article: Article
-    fingerprint: stories.Fingerprint
-    keys: list[str]
-
-
-class Preparer:
-    """The pure stages, in order. No I/O, so it runs as well in a worker process."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config  # languages with a translation package, as the pass starts:
-        self.installed = frozenset(p.from_code for p in list_packages(config.translate))
-        self.matcher = Matcher.from_config(config.watch, config.topic)
-
-    def __call__(self, page: Page) -> Prepared | ExtractError:
-        from . import extract, language, stories
-        try:
-            article = extract.extract(page, min_chars=self.config.fetch.min_text_chars)
-        except ExtractError as exc:  # an outcome (no article here), not a crash
-            return exc
-        article = language.detect_article(article)
-        status, reason = translation_status(article.lang, self.config.translate,
-                                            article.lang in self.installed)
-        article = article.replace(translation_status=status, translation_error=reason)
-        article = self.matcher.judge(article)
-        fingerprint = stories.fingerprint(article)
-        return Prepared(article, fingerprint, stories.index_keys(fingerprint))
-
-
 Pool = WorkerPool[Page, Prepared | ExtractError]
 PoolSource = Pool | Callable[[], Pool]  # a pool, or where to get one when a pass needs it
 
 
+def installed_languages(config: Config) -> frozenset[str]:
+    """The languages a translation package covers, as the pass starts."""
+    return frozenset(p.from_code for p in list_packages(config.translate))
+
+
 def preparer_pool(config: Config) -> Pool:
     """Worker processes that run `Preparer` (so extraction uses every core)."""
-    return WorkerPool(Preparer, (config,), config.fetch.workers)
+    return WorkerPool(Preparer, (config, installed_languages(config)), config.fetch.workers)
 
 
 class Pass:
@@ -109,7 +74,7 @@ class Pass:
         self.progress, self.transport, self.translators = progress, transport, translators
         self.stop = stop or threading.Event()
         self.report = PassReport(sources=len(sources))
-        self.preparer = Preparer(config)
+        self.preparer = Preparer(config, installed_languages(config))
         self._story_stage: StoryStage | None = None
         self._pool: Pool | None = None
         self._pool_source, self._own_pool = pool, False  # a pool given is kept, not closed

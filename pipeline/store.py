@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pipeline.stories imports numpy: only the commands that plac
     from .stories import Candidate, Fingerprint, Placement
 
 BUSY_TIMEOUT_MS = 30_000
-FINGERPRINT_CACHE = 5000  # decoded candidate fingerprints kept per store (~6 KB each)
+FINGERPRINT_CACHE = 2000  # decoded candidate fingerprints kept per store (~10 KB each)
 MAX_UNION_ARMS = 200  # per-key lookups in one statement (SQLite allows 500 compound terms)
 KEY_LOOKUP = ("SELECT article_id FROM (SELECT article_id FROM article_keys WHERE key = ? AND "
               "seen_at BETWEEN ? AND ? ORDER BY seen_at DESC LIMIT ?)")
@@ -99,9 +99,10 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            # Story candidates walk a large index: keep hot pages in memory and read
-            # the file through mmap, so a deep lookup costs no syscall per page.
-            conn.execute("PRAGMA cache_size = -65536")
+            # Story candidates walk a large index: read the file through mmap, so a deep
+            # lookup costs no syscall per page; the page cache (what the WAL holds) is
+            # kept to 16 MB: at 64 MB it held 40 MB more at the end of a 2,000-page pass.
+            conn.execute("PRAGMA cache_size = -16384")
             conn.execute("PRAGMA mmap_size = 268435456")
             conn.execute("PRAGMA foreign_keys = ON")
             migrations.apply(conn)
