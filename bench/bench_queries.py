@@ -404,7 +404,8 @@ def run(quick: bool = False) -> str:
         "the full-text table, which SQLite ran as a second full MATCH scan over every "
         "matching article; now the snippet is a subquery that looks up only the 100 shown "
         "(`rowid = ?`). new_developments reads `idx_stories_flagged (flagged, first_seen)` "
-        "and `idx_articles_story`, both in the first migration."),
+        "and `idx_articles_story_cover` (migration m005; it replaced the first migration's "
+        "`idx_articles_story`)."),
         "",
         table(["search (sqlite3)", "matches", "first version ms", "now ms"], before_after),
         "",

@@ -3,8 +3,12 @@
     python -m bench.profile_pass                  # 50 outlets, 2,000 pages (~1 minute)
     python -m bench.profile_pass --outlets 10     # smaller
     python -m bench.profile_pass --cprofile       # then a second pass under cProfile
+    python -m bench.profile_pass --shared-pool --commit-every 1 --per-key-candidates
+                                                  # ablations: as before issue 16's changes
+    python -m bench.profile_pass --check-candidates   # the one-query candidates are checked
 
-Not part of `make bench`. The pass runs in this process against the generated web (served
+`make bench` runs it once per run of bench_pass (`--json`) for the per-stage table of
+docs/benchmarks.md. The pass runs in this process against the generated web (served
 by a process of its own), with the worker pool switched off (`runner.POOL_AFTER_PAGES`
 raised) so that every stage runs here: the event loop's thread (HTTP, politeness,
 discovery) and the store thread (extraction and the other pure stages, story placement,
@@ -29,6 +33,7 @@ import argparse
 import cProfile
 import functools
 import io
+import json
 import pickle
 import pstats
 import sys
@@ -38,7 +43,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -50,22 +55,26 @@ STAGES = [
     ("language: detect_article", "pipeline.language", "detect_article"),
     ("relevance: Matcher.judge", "pipeline.relevance", "Matcher.judge"),
     ("fingerprint: stories.fingerprint", "pipeline.stories", "fingerprint"),
-    ("  of which figures, dates, names (fingerprints.extract)", "pipeline.fingerprints",
-     "extract"),
+    ("  of which figures and dates (figures.scan)", "pipeline.figures", "scan"),
+    ("  of which names (figures.names)", "pipeline.figures", "names"),
     ("  of which MinHash (stories._minhash)", "pipeline.stories", "_minhash"),
+    ("  of which the embedding (Embedder.embed)", "pipeline.embed", "Embedder.embed"),
     ("index keys: stories.index_keys", "pipeline.stories", "index_keys"),
     ("candidates: Store.candidates", "pipeline.store", "Store.candidates"),
     ("  of which fingerprint decode (Fingerprint.from_json)", "pipeline.stories",
      "Fingerprint.from_json"),
     ("place: stories.place", "pipeline.stories", "place"),
-    ("save: Store.save_article (one transaction)", "pipeline.store", "Store.save_article"),
+    ("save: Store.save_article (a savepoint in its batch)", "pipeline.store",
+     "Store.save_article"),
+    ("settle: follow-ups and importance (StoryStage.settle)", "pipeline.storystage",
+     "StoryStage.settle"),
     ("known URL? Store.article_id_for_url", "pipeline.store", "Store.article_id_for_url"),
     ("fetch log: Store.record_fetches", "pipeline.store", "Store.record_fetches"),
     ("links: Store.finish_link, add_links, pending_links", "pipeline.store",
      "Store.finish_link"),
     ("", "pipeline.store", "Store.add_links"),
     ("", "pipeline.store", "Store.pending_links"),
-    ("discover: feeds and sitemaps parsed (event loop)", "pipeline.runner", "discover"),
+    ("discover: feeds and sitemaps parsed (event loop)", "pipeline.frontier", "discover"),
     ("decode: charset.decode (event loop)", "pipeline.fetch", "charset.decode"),
 ]
 
@@ -153,138 +162,92 @@ def pool_cost(pages: list[Any], prepared: list[Any]) -> tuple[float, int, int]:
     return time.process_time() - started, size_in, size_out
 
 
-class PerHostTransport:
-    """Experiment: one small httpx connection pool per host instead of one shared pool.
+def shared_pool_client(runner: Any) -> None:
+    """Ablation: one httpx connection pool shared by every host (sized to the hosts, as
+    before the per-host pools) instead of `fetch.PerHostTransport`."""
+    import httpx
 
-    httpcore scans every connection of its pool (and asks the socket of each idle one
-    whether it expired) each time a request is assigned or a response closed, so one pool
-    holding a connection per host costs O(hosts) per request; a pool per host, O(1)."""
+    from pipeline import fetch
 
-    def __init__(self, connections_per_host: int = 2) -> None:
-        import httpx
-        self.limits = httpx.Limits(max_connections=connections_per_host,
-                                   max_keepalive_connections=connections_per_host,
-                                   keepalive_expiry=30)
-        self.pools: dict[tuple[str, str, int | None], Any] = {}
-
-    async def handle_async_request(self, request: Any) -> Any:
-        import httpx
-        key = (request.url.scheme, request.url.host, request.url.port)
-        pool = self.pools.get(key)
-        if pool is None:
-            pool = self.pools[key] = httpx.AsyncHTTPTransport(limits=self.limits)
-        return await pool.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        for pool in self.pools.values():
-            await pool.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+    def make_client(config: Any, transport: Any = None, *, hosts: int = 0) -> Any:
+        keep = max(2 * config.concurrency, hosts, 64)
+        return httpx.AsyncClient(
+            follow_redirects=False, timeout=httpx.Timeout(config.timeout),
+            event_hooks={"response": [fetch._hold_location]},
+            limits=httpx.Limits(max_connections=keep + config.concurrency,
+                                max_keepalive_connections=keep),
+            transport=transport, trust_env=False)
+    runner.make_client = make_client
 
 
-def batch_transactions(runner: Any, every: int) -> None:
-    """Experiment: the store thread commits every `every` articles instead of after each
-    statement group (what the runner would do with batched transactions); the store's own
-    `atomic()` blocks then become savepoints inside the open transaction."""
-    original = runner.Pass.process
-    done = [0]
-
-    def process(self: Any, prepared: Any, link: Any) -> Any:
-        conn = self.store.db.conn
-        if not conn.in_transaction:
-            conn.execute("BEGIN")
-        out = original(self, prepared, link)
-        done[0] += 1
-        if done[0] % every == 0:
-            conn.execute("COMMIT")
-        return out
-    runner.Pass.process = process
-    original_finish = runner.Pass._translate
-
-    async def finish(self: Any) -> None:  # the last batch, before the run is recorded
-        def commit() -> None:
-            if self.store.db.conn.in_transaction:
-                self.store.db.conn.execute("COMMIT")
-        await self._db(commit)
-        await original_finish(self)
-    runner.Pass._translate = finish
+def commit_every(runner: Any, links: int) -> None:
+    """Ablation: the store thread commits after `links` finished links (1: about one
+    commit per article, as before the batches)."""
+    from pipeline.storethread import StoreCalls
+    runner.StoreCalls = lambda store: StoreCalls(store, links=links)
 
 
-def one_query_candidates(store_module: Any, check: bool) -> None:
-    """Experiment: `Store.candidates` as one SQL statement per article (the per-key limited
-    lookups as a UNION ALL inside the article query) and a cache of decoded fingerprints
-    by article id (a stored article's fingerprint never changes). With `check`, every
-    answer is compared with the original method's."""
-    import json
-
+def per_key_candidates(store_module: Any, check: bool) -> None:
+    """Ablation: `Store.candidates` as it was (one query per key, then the articles, every
+    fingerprint decoded again). With `check`, the store's own answer is compared with it,
+    article by article and in order, on every call (and the pass uses the store's)."""
     from pipeline.stories import Candidate, Fingerprint
 
-    original = store_module.Store.candidates
-    cache: dict[int, Any] = {}
+    built = store_module.Store.candidates
 
-    def candidates(self: Any, keys: list[str], *, around: str, window_days: float,
-                   per_key: Any = 20) -> list[Any]:
+    def old(self: Any, keys: list[str], *, around: str, window_days: float,
+            per_key: Any = 20) -> list[Any]:
         caps = per_key if not isinstance(per_key, int) else {}
         default = per_key if isinstance(per_key, int) else 20
         if not keys:
             return []
-        centre = store_module._parse_time(around)
+        centre = store_module.parse_time(around)
         low = (centre - store_module.timedelta(days=window_days)).isoformat()
         high = (centre + store_module.timedelta(days=window_days)).isoformat()
-        arms, params = [], []
+        ids: dict[int, None] = {}
         for key in dict.fromkeys(keys):
-            arms.append("SELECT article_id FROM (SELECT article_id FROM article_keys "
-                        "WHERE key = ? AND seen_at BETWEEN ? AND ? ORDER BY seen_at DESC "
-                        "LIMIT ?)")
-            params += [key, low, high, caps.get(key.split(":", 1)[0], default)]
+            for (article_id,) in self.db.execute(
+                    "SELECT article_id FROM article_keys WHERE key = ? AND seen_at BETWEEN ? "
+                    "AND ? ORDER BY seen_at DESC LIMIT ?",
+                    [key, low, high, caps.get(key.split(":", 1)[0], default)]):
+                ids[article_id] = None
+        if not ids:
+            return []
         rows = self.db.execute(
-            "SELECT id, story_id, duplicate_of, COALESCE(published_at, fetched_at), lang, "
-            "fingerprint FROM articles WHERE id IN (" + " UNION ALL ".join(arms) + ")",
-            params).fetchall()
-        out = []
-        for r in rows:
-            if not r[5]:
-                continue
-            fp = cache.get(r[0])
-            if fp is None:
-                fp = cache[r[0]] = Fingerprint.from_json(json.loads(r[5]))
-            out.append(Candidate(article_id=r[0], story_id=r[1], duplicate_of=r[2],
-                                 seen_at=r[3], lang=r[4] or "", fingerprint=fp))
-        if check:
-            want = original(self, keys, around=around, window_days=window_days,
-                            per_key=per_key)
-            if sorted(c.article_id for c in want) != sorted(c.article_id for c in out):
-                raise AssertionError("the one-query candidates differ from the original")
-        return out
-    store_module.Store.candidates = candidates
+            f"SELECT id, story_id, duplicate_of, COALESCE(published_at, fetched_at), lang, "
+            f"fingerprint FROM articles WHERE id IN ({','.join('?' * len(ids))})",
+            list(ids)).fetchall()
+        return [Candidate(article_id=r[0], story_id=r[1], duplicate_of=r[2], seen_at=r[3],
+                          lang=r[4] or "", fingerprint=Fingerprint.from_json(json.loads(r[5])))
+                for r in rows if r[5]]
+
+    def checked(self: Any, keys: list[str], **kwargs: Any) -> list[Any]:
+        got = built(self, keys, **kwargs)
+        want = old(self, keys, **kwargs)
+        if [(c.article_id, c.story_id, c.duplicate_of, c.seen_at, c.lang) for c in got] != \
+                [(c.article_id, c.story_id, c.duplicate_of, c.seen_at, c.lang) for c in want]:
+            raise AssertionError("the one-query candidates differ from the per-key ones")
+        if any(a.fingerprint.to_json() != b.fingerprint.to_json()
+               for a, b in zip(got, want, strict=True)):
+            raise AssertionError("a cached fingerprint differs from the stored one")
+        CHECKED[0] += 1
+        return got
+    store_module.Store.candidates = checked if check else old
 
 
-def one_pass(outlets: int, profile: bool, connections: int = 0,
-             per_host: bool = False) -> dict[str, Any]:
+CHECKED = [0]
+
+
+def one_pass(outlets: int, profile: bool) -> dict[str, Any]:
     from bench.bench_pass import write_config
     from bench.newsweb import WebProcess, build_web
-    from pipeline import runner
+    from pipeline import runner, storethread
     from pipeline.config import load_config
     from pipeline.store import Store
 
     runner.POOL_AFTER_PAGES = 10**9  # every stage in this process
-    runner.ThreadPoolExecutor = StoreThread  # type: ignore[misc]
+    storethread.ThreadPoolExecutor = StoreThread  # type: ignore[misc]
     StoreThread.profile = profile
-    if connections or per_host:  # experiments with the HTTP connection pool
-        import httpx
-
-        def make_client(config: Any, transport: Any = None) -> httpx.AsyncClient:
-            return httpx.AsyncClient(
-                follow_redirects=False, timeout=httpx.Timeout(config.timeout),
-                limits=httpx.Limits(max_connections=connections or 100,
-                                    max_keepalive_connections=connections or 100,
-                                    keepalive_expiry=30),
-                transport=PerHostTransport() if per_host else transport, trust_env=False)
-        runner.make_client = make_client  # type: ignore[assignment]
     with tempfile.TemporaryDirectory(prefix="tidings-profile-") as tmp, \
             WebProcess(outlets, 40) as web:
         local = build_web(outlets, 40, port=web.port)
@@ -299,7 +262,7 @@ def one_pass(outlets: int, profile: bool, connections: int = 0,
         cpu, main_cpu, wall = time.process_time(), time.thread_time(), time.perf_counter()
         if profile:
             main_profile.enable()
-        report = runner.run_pass(config, store, translator_factory=None)
+        report = runner.run_pass(config, store, translate=False)
         if profile:
             main_profile.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -315,24 +278,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outlets", type=int, default=50)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--cprofile", action="store_true", help="a second pass, profiled")
-    parser.add_argument("--connections", type=int, default=0,
-                        help="experiment: an HTTP pool of this many connections (keep-alive "
-                             "30 s) instead of the fetcher's own")
-    parser.add_argument("--per-host-pool", action="store_true",
-                        help="experiment: one small connection pool per host")
-    parser.add_argument("--batch", type=int, default=1,
-                        help="experiment: commit every N articles")
-    parser.add_argument("--one-query", action="store_true",
-                        help="experiment: candidates in one query, decoded fingerprints cached")
-    parser.add_argument("--check-one-query", action="store_true",
-                        help="the same, each answer checked against the original (slower)")
+    parser.add_argument("--shared-pool", action="store_true",
+                        help="ablation: one HTTP connection pool for every host (as before)")
+    parser.add_argument("--commit-every", type=int, default=0, metavar="LINKS",
+                        help="ablation: commit after this many links (1: one per article)")
+    parser.add_argument("--per-key-candidates", action="store_true",
+                        help="ablation: candidates one query per key, no fingerprint cache")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="also write the figures (ms per article) to FILE")
+    parser.add_argument("--check-candidates", action="store_true",
+                        help="compare the store's candidates with the per-key query's on "
+                             "every call (slower)")
     args = parser.parse_args(argv)
 
-    from pipeline import runner
+    from pipeline import prepare, runner
     timers = Timers()
     seen_pages: list[Any] = []
     seen_prepared: list[Any] = []
-    original = runner.Pass._prepare_here
+    original = prepare.Preparer.__call__
 
     def keep(self: Any, page: Any) -> Any:
         result = original(self, page)
@@ -340,12 +303,12 @@ def main(argv: list[str] | None = None) -> int:
             seen_pages.append(page)
             seen_prepared.append(result)
         return result
-    runner.Pass._prepare_here = keep  # type: ignore[method-assign]
+    prepare.Preparer.__call__ = keep  # type: ignore[method-assign]
 
     from pipeline import store as store_module
     from pipeline.store import Store
-    if args.one_query or args.check_one_query:
-        one_query_candidates(store_module, args.check_one_query)
+    if args.per_key_candidates or args.check_candidates:
+        per_key_candidates(store_module, args.check_candidates)
     decoded: list[int] = []
     original_candidates = Store.candidates
 
@@ -361,10 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         if event == "socket.connect":
             connects[0] += 1
     sys.addaudithook(count_connects)
-    if args.batch > 1:
-        batch_transactions(runner, args.batch)
-    got = one_pass(args.outlets, profile=False, connections=args.connections,
-                   per_host=args.per_host_pool)
+    if args.shared_pool:
+        shared_pool_client(runner)
+    if args.commit_every:
+        commit_every(runner, args.commit_every)
+    got = one_pass(args.outlets, profile=False)
     n = got["pages"]
     rep = got["report"]
 
@@ -405,14 +369,29 @@ def main(argv: list[str] | None = None) -> int:
     for article_id in decoded:
         again += article_id in seen
         seen.add(article_id)
-    print(f"candidate fingerprints decoded per article: {len(decoded) / n:.1f}; "
-          f"{again / max(1, len(decoded)) * 100:.0f}% of them had been decoded before in this "
-          f"pass ({len(seen):,} distinct articles)")
+    if args.check_candidates:
+        print(f"candidates checked against the per-key query: {CHECKED[0]:,} calls, all equal")
+    print(f"candidate fingerprints returned per article: {len(decoded) / n:.1f}; "
+          f"{again / max(1, len(decoded)) * 100:.0f}% of them returned before in this pass "
+          f"({len(seen):,} distinct articles); decoded from JSON: "
+          f"{timers.calls.get(DECODE, 0) / n:.2f} per article")
     ipc, size_in, size_out = pool_cost(seen_pages, seen_prepared)
     k = max(1, len(seen_pages))
     print(f"  {ipc / k * 1000:6.2f} ms  with the worker pool on: pickling a page to the "
           f"worker and its result back ({size_in // k // 1024} KB + {size_out // k // 1024} KB "
           "per page), measured apart; the pool's pipes and threads come on top")
+    if args.json:
+        per = 1000 / n
+        stages = [(label.strip(), label.startswith("  "), timers.cpu[label] * per)
+                  for label, _, _ in STAGES if label and label in timers.cpu]
+        args.json.write_text(json.dumps({
+            "pages": n, "cpu_ms": got["cpu"] * per, "wall": got["wall"],
+            "store_ms": store_cpu * per, "loop_ms": main_cpu * per,
+            "rest_ms": (store_cpu - sum(top_level.values())) * per,
+            "other_ms": other * per, "stages": stages, "connects": connects[0],
+            "statements": sum(sql.values()) / n, "commits": sql.get("COMMIT", 0) / n,
+            "decoded": timers.calls.get(DECODE, 0) / n, "returned": len(decoded) / n,
+            "pickle_ms": ipc / k * 1000}), "utf-8")
     if args.cprofile:
         profiled = one_pass(args.outlets, profile=True)
         stats = pstats.Stats(profiled["main_profile"])
@@ -433,9 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+DECODE = "  of which fingerprint decode (Fingerprint.from_json)"
 STAGE_PARENT = {
-    "  of which figures, dates, names (fingerprints.extract)":
-        "fingerprint: stories.fingerprint",
+    "  of which figures and dates (figures.scan)": "fingerprint: stories.fingerprint",
+    "  of which names (figures.names)": "fingerprint: stories.fingerprint",
+    "  of which the embedding (Embedder.embed)": "fingerprint: stories.fingerprint",
     "  of which MinHash (stories._minhash)": "fingerprint: stories.fingerprint",
     "  of which fingerprint decode (Fingerprint.from_json)": "candidates: Store.candidates",
 }

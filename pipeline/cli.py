@@ -18,30 +18,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from . import logs
 from .config import Config, load_config, parse_interval
-from .console import (
-    Clock,
-    command,
-    err_console,
-    fail,
-    graceful_stop,
-    out_console,
-    plain,
-    plural,
-    print_packages,
-    print_report,
-    print_sources,
-    print_stories,
-    progress,
-    translation_hints,
-)
 from .errors import ConfigError, LockHeld, StoreError, TidingsError
-from .store import Store
+
+if TYPE_CHECKING:  # each command imports what it uses: `tidings --help` stays quick
+    from .store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,6 +70,7 @@ def _damage(config: Config) -> Iterator[None]:
 @contextmanager
 def _store(config: Config) -> Iterator[Store]:
     """The store, to write."""
+    from .store import Store
     with _closing(config, Store.open(config.store.path)) as store:
         yield store
 
@@ -103,6 +90,7 @@ def _read_store(config: Config) -> Iterator[Store]:
     """The store, only to read: nothing written, so a read-only mount is enough. Before
     the first pass there is no store: then a new one is made (as every command does), or,
     where nothing can be written, an empty one in memory."""
+    from .store import Store
     path = config.store.path
     if path.exists():
         store = Store.open_readonly(path)
@@ -155,6 +143,7 @@ class TidingsGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LockHeld as exc:
+            from .console import err_console
             err_console.print(f"tidings: {exc}; nothing to do", highlight=False,
                               soft_wrap=True)
             sys.exit(0)
@@ -174,6 +163,7 @@ class TidingsGroup(click.Group):
         obj = ctx.obj or {}
         if obj.get("verbose", 0) >= 2:
             traceback.print_exc()
+        from .console import command, fail
         from .packages import INSTALL_HINT
         text = (message or str(exc)).replace(INSTALL_HINT, command(
             "models", "install", "--file", "PKG.argosmodel", config=obj.get("config")))
@@ -223,6 +213,7 @@ def run(config_path: Path | None, as_json: bool, source: str | None, force: bool
 
     Example: tidings run --json --source cnevpost
     """
+    from . import console
     from .runner import run_pass
 
     config = _load(config_path)
@@ -230,16 +221,16 @@ def run(config_path: Path | None, as_json: bool, source: str | None, force: bool
     if source:
         config.source(source)  # unknown name → exit 2 before any work
     with _state(config, "tidings run"), _store(config) as store, \
-            graceful_stop() as stop, progress("fetching", not as_json) as bar:
+            console.graceful_stop() as stop, console.progress("fetching", not as_json) as bar:
         report = run_pass(config, store, source=source, force=force, progress=bar, stop=stop)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
         if report.unreachable:
-            err_console.print(plain(f"tidings: error: {report.unreachable}"), highlight=False,
-                              soft_wrap=True)
+            console.err_console.print(console.plain(f"tidings: error: {report.unreachable}"),
+                                      highlight=False, soft_wrap=True)
     else:
-        print_report(report, config, missing=_missing_packages(config)
-                     if report.pending_translation else ())
+        console.print_report(report, config, missing=_missing_packages(config)
+                             if report.pending_translation else ())
     if report.unreachable or (report.sources and len(report.failed_sources) == report.sources):
         sys.exit(1)
 
@@ -258,6 +249,7 @@ def stories(config_path: Path | None, flagged: bool, since: str | None, limit: i
 
     Example: tidings stories --flagged --since 7d
     """
+    from .console import Clock, print_stories
     config = _load(config_path)
     cutoff = None
     if since:
@@ -284,6 +276,7 @@ def models_list(config_path: Path | None) -> None:
 
     Example: tidings models list
     """
+    from .console import out_console, plain, print_packages, translation_hints
     from .packages import list_packages
     config = _load(config_path)
     packages = list_packages(config.translate)
@@ -308,6 +301,7 @@ def models_install(config_path: Path | None, langs: tuple[str, ...], file: Path 
     Example: tidings models install it zh
              tidings models install --file translate-it_en-1_0.argosmodel
     """
+    from .console import out_console, plain
     from .packages import install_from_file, install_from_index
     config = _load(config_path)
     if not file and not langs:
@@ -329,6 +323,7 @@ def translate(config_path: Path | None, as_json: bool) -> None:
 
     Example: tidings translate
     """
+    from .console import command, fail, out_console, plural, progress
     from .storystage import StoryStage
     from .translate import TranslatorKeeper
     config = _load(config_path)
@@ -374,6 +369,7 @@ def digest(config_path: Path | None, since: str | None, output: Path | None,
 
     Example: tidings digest --since 24h --output digest.eml --send
     """
+    from .console import out_console, plain
     from .digest import run_digest
     config = _load(config_path)
     window = None
@@ -419,6 +415,7 @@ def daemon(config_path: Path | None) -> None:
 
     Example: tidings daemon --config config/tidings.toml
     """
+    from .console import graceful_stop
     from .scheduler import Daemon
     config = _load(config_path)
     _need_sources(config)
@@ -437,6 +434,7 @@ def sources(config_path: Path | None, as_json: bool) -> None:
 
     Example: tidings sources
     """
+    from .console import Clock, print_sources
     config = _load(config_path)
     with _read_store(config) as store:
         rows = store.source_health([s.name for s in config.sources])

@@ -29,19 +29,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
 
-from rich import box
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
-
-from . import textwidth
 from .config import DEFAULT_CONFIG, Config
 from .models import PassReport, SourceState, StoryRow, parse_time
-from .packages import PackageInfo
+
+if TYPE_CHECKING:  # rich (~25 ms) and wcwidth (~12 ms) load when something is shown
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+    from rich.text import Text
+
+    from .packages import PackageInfo
+
+    err_console: Console  # built on first use, see `__getattr__`
+    out_console: Console
 
 
 def _width(stream: Any) -> int | None:
@@ -50,8 +53,31 @@ def _width(stream: Any) -> int | None:
     return None if stream.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200
 
 
-err_console = Console(stderr=True, width=_width(sys.stderr))
-out_console = Console(width=_width(sys.stdout))
+_CONSOLES: dict[str, Console] = {}
+
+
+def _console(name: str) -> Console:
+    """`err_console` (stderr) or `out_console` (stdout), made on first use: a command
+    that prints nothing through them (`tidings run --json`) never imports rich."""
+    if name not in _CONSOLES:
+        from rich.console import Console
+        stream = sys.stderr if name == "err_console" else sys.stdout
+        _CONSOLES[name] = Console(stderr=name == "err_console", width=_width(stream))
+    return _CONSOLES[name]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("err_console", "out_console"):
+        return _console(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _err() -> Console:
+    return _console("err_console")
+
+
+def _out() -> Console:
+    return _console("out_console")
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -60,12 +86,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def plain(text: object, style: str = "") -> Text:
     """`text` as it is: no markup, no highlighting, and no control characters (a page's
     escape sequence could otherwise rewrite the terminal)."""
+    from rich.text import Text
     return Text(_CONTROL.sub("\ufffd", str(text)), style=style)
 
 
 def fail(message: str, code: int) -> NoReturn:
     """One unwrapped line on stderr, so cron mail and grep see the whole message."""
-    err_console.print(Text("tidings: error: ", style="bold red") + plain(message),
+    from rich.text import Text
+    _err().print(Text("tidings: error: ", style="bold red") + plain(message),
                       highlight=False, soft_wrap=True)
     sys.exit(code)
 
@@ -189,6 +217,10 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: 
     """A table no wider than `width` display columns: every column as wide as its widest
     cell (up to its cap), capped columns shrunk when they do not fit, the wrap column
     given the rest."""
+    from rich import box
+    from rich.table import Table
+
+    from . import textwidth
     texts = [[c if isinstance(c, str) else c[0] for c in row] for row in rows]
     flex = next((i for i, c in enumerate(columns) if c.wrap), None)
 
@@ -233,9 +265,10 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: 
     return table
 
 
-def print_stories(rows: list[StoryRow], clock: Clock, console: Console = out_console) -> None:
+def print_stories(rows: list[StoryRow], clock: Clock, console: Console | None = None) -> None:
     """Stories as a table: id, flag, published, first seen, articles, languages, entities,
     headline."""
+    console = console or _out()
     if not rows:
         console.print("no stories")
         return
@@ -251,7 +284,8 @@ def print_stories(rows: list[StoryRow], clock: Clock, console: Console = out_con
     console.print(fit_table(columns, cells, console.width))
 
 
-def print_packages(packages: list[PackageInfo], console: Console = out_console) -> None:
+def print_packages(packages: list[PackageInfo], console: Console | None = None) -> None:
+    console = console or _out()
     columns = [Column("package", cap=24), Column("from"), Column("to"), Column("version"),
                Column("size", right=True), Column("path", wrap=True)]
     cells: list[list[Cell]] = [[p.name, p.from_code, p.to_code, p.version,
@@ -260,9 +294,10 @@ def print_packages(packages: list[PackageInfo], console: Console = out_console) 
 
 
 def print_sources(rows: list[SourceState], config: Config, clock: Clock,
-                  console: Console = out_console) -> None:
+                  console: Console | None = None) -> None:
     """Each source's health, as `tidings sources` shows it; below the table, each source
     that backs off (until when, and how to try it now), its last error, its retired links."""
+    console = console or _out()
     by_name = {s.name: s for s in config.sources}
     zone = clock.label([*(r.last_success_at for r in rows), *(r.next_due_at for r in rows)])
     columns = [Column("source", cap=18), Column("kind"), Column("every", right=True),
@@ -314,6 +349,8 @@ def print_report(report: PassReport, config: Config, *, missing: Sequence[str] =
     """The summary of one `tidings run`: counts and hints on stdout; skipped sources and
     errors on stderr. `missing`: languages that wait for a translation package. A pass
     that reached no source for a network error says only that, in one line."""
+    from rich.text import Text
+    err_console, out_console = _err(), _out()
     if report.unreachable:
         err_console.print(Text("tidings: error: ", style="bold red") + plain(
             f"{report.unreachable} (not counted against the sources; -v shows each error)"),
@@ -359,6 +396,9 @@ def print_report(report: PassReport, config: Config, *, missing: Sequence[str] =
 
 def _joined(parts: Sequence[tuple[str, str]], width: int) -> Text:
     """Styled parts joined by " · ", a new line where the next would not fit."""
+    from rich.text import Text
+
+    from . import textwidth
     out, line = Text(), 0
     for i, (part, style) in enumerate(parts):
         if i:
@@ -376,6 +416,9 @@ def _joined(parts: Sequence[tuple[str, str]], width: int) -> Text:
 def _say(console: Console, text: str, *, lead: int = 0) -> None:
     """`text` indented two columns, wrapped at the console's width with a hanging indent;
     its first `lead` characters (a source's name) in yellow."""
+    from rich.text import Text
+
+    from . import textwidth
     lines = textwidth.wrap(_CONTROL.sub("\ufffd", text), console.width,
                            initial_indent="  ", subsequent_indent="    ")
     shown = Text("\n".join(lines))
@@ -397,18 +440,25 @@ class RichProgress:
         self.progress.update(self.task, total=(task.total or 0) + n)
 
     def advance(self, description: str) -> None:
-        self.progress.update(self.task, advance=1, description=Text(description).plain)
+        self.progress.update(self.task, advance=1, description=description)
 
 
 @contextmanager
 def progress(label: str, enabled: bool) -> Iterator[RichProgress | None]:
     """A progress bar on stderr when it is a terminal (a real one: not a pipe that
     FORCE_COLOR dresses up as one) and `enabled`; else None."""
-    if not enabled or not err_console.is_terminal or not sys.stderr.isatty():
+    if not enabled or not sys.stderr.isatty() or not _err().is_terminal:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
     with Progress(TextColumn("{task.description:<14}", markup=False), BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=_err(),
                   transient=True) as bar:
         yield RichProgress(bar, label)
 

@@ -11,8 +11,6 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from courlan import normalize_url
-
 # Query parameters that only say where a click came from. Exact names, then prefixes.
 TRACKING_PARAMS = frozenset({
     "fbclid", "gclid", "dclid", "msclkid", "yclid", "mc_cid", "mc_eid", "spm", "scm",
@@ -37,7 +35,8 @@ def canonical_url(url: str, page_canonical: str | None = None) -> str:
     """The identity of an article: the page's own canonical link when it is on the same
     site (a canonical pointing elsewhere marks a syndicated copy, handled by the content
     hash), else the fetched URL; normalised by courlan, tracking parameters removed."""
-    chosen = url
+    from courlan import normalize_url  # here: importing courlan costs ~50 ms, and reading
+    chosen = url                       # feeds (`strip_tracking`) does not need it
     if page_canonical and page_canonical.startswith(("http://", "https://")) \
             and _host(page_canonical) == _host(url):
         chosen = page_canonical

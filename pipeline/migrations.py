@@ -1,18 +1,31 @@
 """Schema of the store as recorded migrations (sqlite-utils `Migrations`).
 
-Each function is one change, applied once and recorded in `_sqlite_migrations`; add new
-ones at the end, never edit an applied one.
+Each function is one change, applied once and recorded in `_sqlite_migrations` (set
+"tidings"); add new ones at the end, never edit an applied one. Which are pending is read
+with one plain query: sqlite-utils (80–200 ms to import: it pulls numpy, dateutil and
+pluggy) is imported only when one is due, so opening an up-to-date store costs nothing.
 """
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+import sqlite3
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-migrations = Migrations("tidings")
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+SET = "tidings"
+TABLE = "_sqlite_migrations"
+MIGRATIONS: list[Callable[[Database], None]] = []  # in order; each named by its function
 
 
-@migrations()
+def migration(fn: Callable[[Database], None]) -> Callable[[Database], None]:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
 def m001_contract_tables(db: Database) -> None:
     """The tables of the contract (DESIGN.md) and the bookkeeping a pass needs."""
     db.execute("""
@@ -156,13 +169,13 @@ def m001_contract_tables(db: Database) -> None:
     )""")
 
 
-@migrations()
+@migration
 def m002_fetch_redirects(db: Database) -> None:
     """Where a redirect pointed, so a 301 is not mistaken for an error."""
     db.execute("ALTER TABLE fetches ADD COLUMN redirect_to TEXT")
 
 
-@migrations()
+@migration
 def m003_story_index_by_time(db: Database) -> None:
     """Candidates are the newest articles per key within a time window: without this index
     SQLite reads and sorts every row of a common key, and placement slows as the store
@@ -171,7 +184,7 @@ def m003_story_index_by_time(db: Database) -> None:
                "ON article_keys(key, seen_at)")
 
 
-@migrations()
+@migration
 def m004_story_freshness_follows_importance(db: Database) -> None:
     """What the digest needs to say of a story: when it was published (`published_at`,
     ISO 8601: the earliest publication time of its articles, else its first_seen), which
@@ -193,5 +206,35 @@ def m004_story_freshness_follows_importance(db: Database) -> None:
                "WHERE digest_id IS NULL")
 
 
-def apply(db: Database) -> None:
-    migrations.apply(db)
+@migration
+def m005_story_articles_covering_index(db: Database) -> None:
+    """A story's count, earliest publication, outlets and languages, recounted each time an
+    article joins it, read from the index alone: without it each recount reads every row
+    of the story (5.1 ms against 0.13 ms for a story of 1,974 articles; the outlets and
+    languages 3.7 ms against 0.5 ms). It serves every lookup the index on story_id did."""
+    db.execute("CREATE INDEX IF NOT EXISTS idx_articles_story_cover "
+               "ON articles(story_id, published_at, source, lang)")
+    db.execute("DROP INDEX IF EXISTS idx_articles_story")
+
+
+def pending(conn: sqlite3.Connection) -> list[str]:
+    """The names of the migrations this store has not had (read-only)."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        [TABLE]).fetchone():
+        return [fn.__name__ for fn in MIGRATIONS]
+    applied = {row[0] for row in conn.execute(f"SELECT name FROM {TABLE} WHERE "
+                                              "migration_set = ?", [SET])}
+    return [fn.__name__ for fn in MIGRATIONS if fn.__name__ not in applied]
+
+
+def apply(conn: sqlite3.Connection) -> None:
+    """Apply the pending migrations, each in its own transaction with its record, through
+    sqlite-utils' `Migrations` (the record stays the one sqlite-utils reads and writes)."""
+    if not pending(conn):
+        return
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+    migrations = Migrations(SET)
+    for fn in MIGRATIONS:
+        migrations()(fn)
+    migrations.apply(Database(conn))

@@ -23,12 +23,13 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .config import TranslateConfig
 from .errors import IndexUnreachable, ModelMissing, TranslateError
+
+if TYPE_CHECKING:  # httpx only to install from the index: a pass's workers never load it
+    import httpx
 
 log = logging.getLogger("tidings.packages")
 
@@ -265,6 +266,7 @@ def install_from_index(config: TranslateConfig, langs: Iterable[str], *,
     (``config.index_url``, else the public one; the index directory or its
     ``index.json``). Raises `IndexUnreachable` when the index or a download cannot be
     fetched and `ModelMissing` when it lists no package for a pair."""
+    import httpx
     url = config.index_url or DEFAULT_INDEX_URL
     if not url.endswith(".json"):
         url = url.rstrip("/") + "/index.json"
@@ -310,6 +312,7 @@ def _download(client: httpx.Client, url: str, limit: int, into: Any = None) -> b
 
 def _download_and_install(config: TranslateConfig, client: httpx.Client,
                           available: _Available) -> PackageInfo:
+    import httpx
     root = Path(config.package_dir)
     root.mkdir(parents=True, exist_ok=True)
     errors = []

@@ -1,7 +1,7 @@
 """One pass: every due source's links fetched, each article taken through the stages, stored.
 
-The stage order is written once, here: `Preparer.__call__` runs the pure stages and
-`Pass._article` the rest, in this order:
+The stage order: `prepare.Preparer.__call__` runs the pure stages (in a module of their
+own, all a worker process imports) and `Pass._article` the rest, in this order:
 
     fetch → extract → language → translation status → relevance → fingerprint
           → translate and fingerprint again (when a package for the language is installed)
@@ -9,8 +9,9 @@ The stage order is written once, here: `Preparer.__call__` runs the pure stages 
 
 HTTP runs in an asyncio loop (sources and hosts concurrently, one host politely). The pure
 stages run in worker processes once a pass is big enough to pay for starting them, else
-on the store thread; everything that touches SQLite runs on that one thread, one article
-per transaction. Each source and each article runs inside a catch-all: an error nobody
+on the store thread; all SQLite work runs on that thread (`storethread.StoreCalls`), in
+batches: a link is `done` in the transaction that stores its article, so a crash redoes
+at most one batch. Each source and each article runs inside a catch-all: an error nobody
 foresaw is reported on that source or link (the link's attempt is counted and it is
 retired after `MAX_LINK_ATTEMPTS`), never the end of the pass. A stop request
 (SIGTERM/SIGINT) abandons fetches in flight; links not reached stay for the next pass.
@@ -22,76 +23,45 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 
 import httpx
 
-from . import extract, language, netguard, stories
+from . import netguard
 from .budget import Budget
 from .config import Config, SourceConfig
 from .due import backing_off, next_due
 from .errors import ExtractError, FetchError, StoreError
-from .fetch import Fetcher, FetchRecord, make_client
+from .fetch import Fetcher, make_client
 from .frontier import Frontier
-from .models import Article, Fate, Link, Page, PassReport, ReportedError
+from .models import Fate, Link, Page, PassReport, ReportedError
 from .packages import list_packages
-from .relevance import Matcher
+from .prepare import Prepared, Preparer
 from .store import Store
-from .storystage import StoryStage
-from .translate import (
-    Progress,
-    TranslationStage,
-    TranslationStages,
-    TranslatorKeeper,
-    translation_status,
-)
+from .storethread import StoreCalls
+from .translate import Progress, TranslationStage, TranslationStages, TranslatorKeeper
 from .workers import WorkerPool
 
+if TYPE_CHECKING:  # numpy, trafilatura and the embedding load on the first page, not before
+    from .storystage import StoryStage
+
 log = logging.getLogger("tidings.runner")
-T = TypeVar("T")
 MAX_LINK_ATTEMPTS = 5
-POOL_AFTER_PAGES = 24  # worker processes take ~1 s to start: only for passes bigger than this
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A page after the pure stages: ready to be placed and stored."""
-
-    article: Article
-    fingerprint: stories.Fingerprint
-    keys: list[str]
-
-
-class Preparer:
-    """The pure stages, in order. No I/O, so it runs as well in a worker process."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config  # languages with a translation package, as the pass starts:
-        self.installed = frozenset(p.from_code for p in list_packages(config.translate))
-        self.matcher = Matcher.from_config(config.watch, config.topic)
-
-    def __call__(self, page: Page) -> Prepared | ExtractError:
-        try:
-            article = extract.extract(page, min_chars=self.config.fetch.min_text_chars)
-        except ExtractError as exc:  # an outcome (no article here), not a crash
-            return exc
-        article = language.detect_article(article)
-        status, reason = translation_status(article.lang, self.config.translate,
-                                            article.lang in self.installed)
-        article = article.replace(translation_status=status, translation_error=reason)
-        article = self.matcher.judge(article)
-        fingerprint = stories.fingerprint(article)
-        return Prepared(article, fingerprint, stories.index_keys(fingerprint))
+POOL_AFTER_PAGES = 100  # a worker costs ~1.1 s CPU to start: only for passes bigger than this
 
 
 Pool = WorkerPool[Page, Prepared | ExtractError]
+PoolSource = Pool | Callable[[], Pool]  # a pool, or where to get one when a pass needs it
+
+
+def installed_languages(config: Config) -> frozenset[str]:
+    """The languages a translation package covers, as the pass starts."""
+    return frozenset(p.from_code for p in list_packages(config.translate))
 
 
 def preparer_pool(config: Config) -> Pool:
     """Worker processes that run `Preparer` (so extraction uses every core)."""
-    return WorkerPool(Preparer, (config,), config.fetch.workers)
+    return WorkerPool(Preparer, (config, installed_languages(config)), config.fetch.workers)
 
 
 class Pass:
@@ -99,39 +69,34 @@ class Pass:
                  progress: Progress | None = None, stop: threading.Event | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  translators: TranslationStages | None = None,
-                 pool: Pool | None = None) -> None:
+                 pool: PoolSource | None = None) -> None:
         self.config, self.store, self.sources = config, store, sources
         self.progress, self.transport, self.translators = progress, transport, translators
         self.stop = stop or threading.Event()
         self.report = PassReport(sources=len(sources))
-        self.preparer = Preparer(config)
-        self.story_stage = StoryStage(config, store)
-        self._pool, self._own_pool = pool, False  # a pool given is kept, not closed
+        self.preparer = Preparer(config, installed_languages(config))
+        self._story_stage: StoryStage | None = None
+        self._pool: Pool | None = None
+        self._pool_source, self._own_pool = pool, False  # a pool given is kept, not closed
         self._pages = self._announced = 0  # pages prepared; article links waiting this pass
-        self._records: list[FetchRecord] = []
         self._translation: TranslationStage | None = None  # when a package is installed
         self._failed: list[tuple[SourceConfig, Exception]] = []
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-store")
+        self._on_store = StoreCalls(store)
 
     def run(self) -> PassReport:
         try:
             return asyncio.run(self._run())
         finally:
-            self._thread.shutdown(wait=True)
+            self._on_store.close()
             if self._pool is not None and self._own_pool:
                 self._pool.close()
 
-    async def _on_store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `fn` on the store thread, writing the buffered fetch log first. A store that
-        cannot be written (`StoreError`) ends the pass."""
-        records = self._records[:]
-        self._records.clear()
-
-        def call() -> T:
-            if records:
-                self.store.record_fetches(r.as_row() for r in records)
-            return fn(*args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+    @property
+    def story_stage(self) -> StoryStage:
+        if self._story_stage is None:
+            from .storystage import StoryStage
+            self._story_stage = StoryStage(self.config, self.store)
+        return self._story_stage
 
     def _error(self, source: str, url: str, error: str, *, quiet: bool = False) -> None:
         self.report.errors.append(ReportedError(source=source, url=url, error=error))
@@ -146,7 +111,7 @@ class Pass:
         origins = netguard.source_origins(s.url for s in self.config.sources)
         async with make_client(self.config.fetch, self.transport, hosts=len(origins)) as client:
             frontier = Frontier(self.store, self._on_store)
-            fetcher = Fetcher(self.config.fetch, client, record=self._records.append,
+            fetcher = Fetcher(self.config.fetch, client, record=self._on_store.records.append,
                               load_robots=frontier.load_robots, save_robots=frontier.save_robots,
                               allowed=origins)  # only the sources' own hosts may be private
             await asyncio.gather(*(self._source(fetcher, frontier, s) for s in self.sources))
@@ -156,10 +121,11 @@ class Pass:
             for error in frontier.errors(self._failed):
                 self.report.failed_sources.append(error.source)
                 self._error(error.source, error.url, error.error, quiet=verdict is not None)
-        counts = await self._on_store(self.store.counts)
-        self.report.pending_translation = counts["pending_translation"]
+        waiting = await self._on_store(self.store.pending_translation_by_language)
+        self.report.pending_translation = sum(waiting.values())  # an index, not a scan
         self.report.interrupted = self.stop.is_set()
         await self._on_store(self.store.finish_run, run_id, self.report.as_dict())
+        await self._on_store.finish()
         return self.report
 
     async def _source(self, fetcher: Fetcher, frontier: Frontier, source: SourceConfig) -> None:
@@ -237,11 +203,14 @@ class Pass:
                     "failed attempts)" if retired else error)
 
     async def _prepare(self, page: Page) -> Prepared | ExtractError:
-        """The pure stages: in worker processes when the pass has a pool (the daemon keeps
-        one) or is big enough to pay for starting one, else on the store thread."""
+        """The pure stages: in worker processes when the pass is big enough to pay for
+        them (the daemon's, kept for its life, or its own), else on the store thread."""
         self._pages += 1
         if self._pool is None and max(self._pages, self._announced) > POOL_AFTER_PAGES:
-            self._pool, self._own_pool = preparer_pool(self.config), True
+            given = self._pool_source
+            self._pool = given() if callable(given) else given
+            if self._pool is None:
+                self._pool, self._own_pool = preparer_pool(self.config), True
         if self._pool is not None:
             return await self._pool.run(page)
         return await self._on_store(self.preparer, page)
@@ -258,7 +227,10 @@ class Pass:
             self.store.finish_link(link.url, "done", article_id=known)
             return self.report.count(Fate.KNOWN)
         if self._translation is not None and article.translation_status == "pending":
-            # translated before it is placed, so that English text signals apply
+            # translated before it is placed, so that English text signals apply; the
+            # batch is committed first, so no other writer waits on the translation
+            self.store.checkpoint(force=True)
+            from . import stories
             article = self.preparer.matcher.judge(self._translation.translate_new(article))
             self.report.translated += article.translation_status == "done"
             fingerprint = stories.fingerprint(article)
@@ -268,16 +240,16 @@ class Pass:
         return self.report.count(fate, new_story=saved.new_story, flagged=saved.flagged_now)
 
 
-
 def run_pass(config: Config, store: Store, *, source: str | None = None, force: bool = False,
              progress: Progress | None = None, stop: threading.Event | None = None,
              transport: httpx.AsyncBaseTransport | None = None,
              translators: TranslationStages | None = None, translate: bool = True,
-             pool: Pool | None = None) -> PassReport:
+             pool: PoolSource | None = None) -> PassReport:
     """One idempotent pass over every source (or the one named). A source backing off after
     failures is left out until its time comes and reported as skipped, unless named or
     `force`d. `translators` and `pool` keep models and worker processes across passes (the
-    daemon); `translate=False` leaves new articles pending."""
+    daemon gives a function that starts its pool when a pass first needs one);
+    `translate=False` leaves new articles pending."""
     skipped = [] if source or force else backing_off(
         {s.name: store.source_state(s.name) for s in config.sources})
     for s in skipped:

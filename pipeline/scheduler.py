@@ -6,7 +6,9 @@ while down is sent on start if still within `digest.grace`. Sources run side by 
 most `MAX_CONCURRENT_SOURCES` at once, plus the digest), so a slow or hostile source never
 delays the others or the digest; each job takes the pass lock shared, so a cron pass
 (which takes it exclusively) and the daemon never write at once. The daemon keeps its
-translation models and its worker processes for its whole life: a pass starts none.
+translation models and its worker processes for its whole life: a pass starts none. The
+workers start when a pass is first big enough to need them (`runner.POOL_AFTER_PAGES`),
+so a daemon whose passes bring a few articles each runs no other process.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Daemon:
             timezone=ZoneInfo(self.config.digest.timezone))
         self.passes = 0
         self.translators = TranslatorKeeper(self.config)  # models loaded once, kept
-        self.pool: Pool | None = None  # worker processes, started once, kept
+        self.pool: Pool | None = None  # worker processes, started when first needed, kept
         self._pool_lock = threading.Lock()
 
     # ------------------------------------------------------------------ jobs
@@ -61,7 +63,7 @@ class Daemon:
                 store = Store.open(self.config.store.path)
                 try:
                     report = run_pass(self.config, store, source=source.name, stop=self.stop,
-                                      translators=self.translators, pool=self._workers())
+                                      translators=self.translators, pool=self._workers)
                     state = store.source_state(source.name)
                 finally:
                     store.close()

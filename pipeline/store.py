@@ -4,28 +4,35 @@ It applies decisions and never makes them: where an article goes (`stories.place
 whether its story is flagged (`stories.flag_now`) are decided before `save_article` is
 called. Rows come back as typed records (`pipeline.models`).
 
-WAL mode so datasette can read while a pass writes; every article is committed in its own
-transaction together with its story, index rows and its link's status, so a crash loses
-at most the article in hand. The frontier table `links` remembers every announced article
-link until it is processed, so nothing is lost when a feed later answers 304.
+WAL mode so datasette can read while a pass writes. Every article is written together
+with its story, index rows, full-text row and its link's status, so a link is `done` only
+once its article is. By default each such group is its own transaction; a pass instead
+keeps a *batch* (`batch`): its writes join one open transaction, committed every
+`links` finished links or `seconds` (`checkpoint`), each article inside it a savepoint of
+its own. A crash then redoes at most the batch in hand: its links are still pending. The
+frontier table `links` remembers every announced article link until it is processed, so
+nothing is lost when a feed later answers 304.
+
+Plain `sqlite3`: importing sqlite-utils costs 80–200 ms (it pulls numpy), and the store
+needs only statements and transactions; its `Migrations` still record the schema
+(`pipeline.migrations`), imported when one is due.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from . import fts, migrations
 from .errors import StoreError
-from .follows import FollowHit
 from .models import (
     Article,
     DigestRow,
@@ -36,9 +43,16 @@ from .models import (
     parse_time,
     utcnow,
 )
-from .stories import Candidate, Fingerprint, Placement
+
+if TYPE_CHECKING:  # pipeline.stories imports numpy: only the commands that place need it
+    from .follows import FollowHit
+    from .stories import Candidate, Fingerprint, Placement
 
 BUSY_TIMEOUT_MS = 30_000
+FINGERPRINT_CACHE = 2000  # decoded candidate fingerprints kept per store (~10 KB each)
+MAX_UNION_ARMS = 200  # per-key lookups in one statement (SQLite allows 500 compound terms)
+KEY_LOOKUP = ("SELECT article_id FROM (SELECT article_id FROM article_keys WHERE key = ? AND "
+              "seen_at BETWEEN ? AND ? ORDER BY seen_at DESC LIMIT ?)")
 
 
 @dataclass(slots=True)
@@ -48,12 +62,31 @@ class SavedArticle:
     flagged_now: bool  # this article made its story flagged
 
 
+class Handle:
+    """The store's SQLite connection, as the two things callers use of it: `execute` and
+    `conn` (sqlite-utils' `Database` offered the same)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()
+                ) -> sqlite3.Cursor:
+        return self.conn.execute(sql, parameters)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 class Store:
     """A tidings store on one SQLite file. Use from one thread."""
 
-    def __init__(self, db: Database, path: Path | None) -> None:
+    def __init__(self, db: Handle, path: Path | None) -> None:
         self.db = db
         self.path = path
+        self._batch: tuple[int, float] | None = None  # (links, seconds) while batching
+        self._opened: float | None = None  # when the open batch began (monotonic)
+        self._finished = 0  # links finished in the open batch
+        self._fingerprints: OrderedDict[int, Fingerprint] = OrderedDict()
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -61,20 +94,21 @@ class Store:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = Database(sqlite3.connect(str(path), check_same_thread=False))
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            with db.ensure_autocommit_on():
-                db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            # Story candidates walk a large index: keep hot pages in memory and read
-            # the file through mmap, so a deep lookup costs no syscall per page.
-            db.execute("PRAGMA cache_size = -65536")
-            db.execute("PRAGMA mmap_size = 268435456")
-            db.execute("PRAGMA foreign_keys = ON")
-            migrations.apply(db)
+            # autocommit mode: the store says BEGIN and COMMIT itself (`_write`)
+            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            # Story candidates walk a large index: read the file through mmap, so a deep
+            # lookup costs no syscall per page; the page cache (what the WAL holds) is
+            # kept to 16 MB: at 64 MB it held 40 MB more at the end of a 2,000-page pass.
+            conn.execute("PRAGMA cache_size = -16384")
+            conn.execute("PRAGMA mmap_size = 268435456")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrations.apply(conn)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
-        return cls(db, path)
+        return cls(Handle(conn), path)
 
     @classmethod
     def open_readonly(cls, path: str | Path) -> Store:
@@ -89,10 +123,9 @@ class Store:
         for mode in modes:
             try:
                 conn = sqlite3.connect(f"{path.absolute().as_uri()}?{mode}", uri=True,
-                                       check_same_thread=False)
+                                       check_same_thread=False, isolation_level=None)
                 conn.execute("PRAGMA query_only = ON")
-                db = Database(conn)
-                pending = migrations.migrations.pending(db)
+                pending = migrations.pending(conn)
                 break
             except sqlite3.OperationalError as exc:
                 problem: sqlite3.Error = exc  # e.g. mode=ro where -shm cannot be made
@@ -102,10 +135,10 @@ class Store:
         else:
             raise StoreError(f"cannot read the store {path}: {problem}") from problem
         if pending:
-            db.close()
+            conn.close()
             raise StoreError(f"the store {path} was made by an older tidings and needs "
                              f"{len(pending)} schema update(s): run `tidings run` once")
-        return cls(db, path)
+        return cls(Handle(conn), path)
 
     def close(self) -> None:
         self.db.close()
@@ -117,22 +150,72 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        """One transaction; a store that cannot be written (full disk, read-only file or
-        folder, damaged file) is a `StoreError` naming the file."""
+        """One transaction, or a savepoint inside the one already open (a batch's); a store
+        that cannot be written (full disk, read-only file or folder, damaged file) is a
+        `StoreError` naming the file. `BEGIN IMMEDIATE` takes the write lock at once, so a
+        transaction that reads before it writes never meets another writer's commit."""
+        conn = self.db.conn
         try:
-            with self.db.atomic():
+            if not conn.in_transaction and self._batch is not None:
+                conn.execute("BEGIN IMMEDIATE")  # the batch's: left open for `checkpoint`
+                self._opened, self._finished = time.monotonic(), 0
+            outer = not conn.in_transaction
+            conn.execute("BEGIN IMMEDIATE" if outer else "SAVEPOINT tidings")
+            try:
                 yield
+            except BaseException:
+                if conn.in_transaction:  # a failed statement may have ended it already
+                    conn.execute("ROLLBACK" if outer else "ROLLBACK TO tidings")
+                    if not outer:
+                        conn.execute("RELEASE tidings")
+                raise
+            conn.execute("COMMIT" if outer else "RELEASE tidings")
         except sqlite3.OperationalError as exc:
             raise StoreError(f"cannot write the store {self.path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"the store {self.path} is damaged: {exc}") from exc
 
+    # ---------------------------------------------------------------- batches
+    def batch(self, *, links: int, seconds: float) -> None:
+        """From now on writes join one open transaction, committed by `checkpoint` once it
+        holds `links` finished links or is `seconds` old (other writers wait meanwhile:
+        keep `seconds` short), and by `end_batch`."""
+        self._batch = (links, seconds)
+
+    def batch_age(self) -> float | None:
+        """Seconds since the open batch began; None when none is open."""
+        return None if self._opened is None else time.monotonic() - self._opened
+
+    def checkpoint(self, *, force: bool = False) -> None:
+        """Commit the open batch if it is full or old enough (or `force`)."""
+        if self._batch is None or self._opened is None:
+            return
+        links, seconds = self._batch
+        if force or self._finished >= links or time.monotonic() - self._opened >= seconds:
+            self._opened = None
+            try:
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the store {self.path}: {exc}") from exc
+
+    def end_batch(self) -> None:
+        """Commit what the batch holds; writes commit one by one again."""
+        try:
+            self.checkpoint(force=True)
+        finally:
+            self._batch = None
+
     # ---------------------------------------------------------------- fetch log
     def record_fetches(self, rows: Iterable[dict[str, Any]]) -> None:
         rows = list(rows)
         if rows:
+            columns = list(rows[0])
             with self._write():
-                self.db.table("fetches").insert_all(rows)
+                self.db.conn.executemany(
+                    f"INSERT INTO fetches ({', '.join(columns)}) VALUES "
+                    f"({', '.join('?' * len(columns))})",
+                    [[row.get(c) for c in columns] for row in rows])
 
     # ---------------------------------------------------------------- conditional GET
     def validators(self, url: str) -> tuple[str | None, str | None]:
@@ -216,6 +299,7 @@ class Store:
             "article_id = COALESCE(?, article_id), attempts = attempts + 1, updated_at = ? "
             "WHERE url = ?",
             [status, status, retire_after, error, article_id, utcnow(), url])
+        self._finished += 1
         row = self.db.execute("SELECT status FROM links WHERE url = ?", [url]).fetchone()
         return bool(row and row[0] == "retired")
 
@@ -229,7 +313,10 @@ class Store:
                    per_key: int | Mapping[str, int] = 20) -> list[Candidate]:
         """Stored articles sharing an index key with a new one, within the time window.
         At most `per_key` (newest) per key — or per key prefix, from a mapping such as
-        `stories.key_weights()` — so the cost does not grow with the store."""
+        `stories.key_weights()` — so the cost does not grow with the store. One statement
+        (the per-key lookups as a UNION ALL), in id order; a stored fingerprint is decoded
+        once per store (`FINGERPRINT_CACHE` kept), since most candidates come back again
+        and again."""
         caps = per_key if isinstance(per_key, Mapping) else {}
         default = per_key if isinstance(per_key, int) else 20
         if not keys:
@@ -237,22 +324,48 @@ class Store:
         centre = parse_time(around) or datetime.now(UTC)
         low = (centre - timedelta(days=window_days)).isoformat()
         high = (centre + timedelta(days=window_days)).isoformat()
-        ids: dict[int, None] = {}
-        for key in dict.fromkeys(keys):
-            for (article_id,) in self.db.execute(
-                    "SELECT article_id FROM article_keys WHERE key = ? AND seen_at BETWEEN ? AND ? "
-                    "ORDER BY seen_at DESC LIMIT ?",
-                    [key, low, high, caps.get(key.split(":", 1)[0], default)]):
-                ids[article_id] = None
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            f"SELECT id, story_id, duplicate_of, COALESCE(published_at, fetched_at), lang, "
-            f"fingerprint FROM articles WHERE id IN ({marks})", list(ids)).fetchall()
+        unique = list(dict.fromkeys(keys))
+        rows: dict[int, tuple[Any, ...]] = {}
+        for i in range(0, len(unique), MAX_UNION_ARMS):
+            chunk = unique[i:i + MAX_UNION_ARMS]
+            arms = " UNION ALL ".join([KEY_LOOKUP] * len(chunk))
+            params = [v for key in chunk
+                      for v in (key, low, high, caps.get(key.split(":", 1)[0], default))]
+            for r in self.db.execute(
+                    "SELECT id, story_id, duplicate_of, COALESCE(published_at, fetched_at), "
+                    f"lang FROM articles WHERE fingerprint IS NOT NULL AND id IN ({arms})",
+                    params):
+                rows[r[0]] = r
+        fingerprints = self._decoded(sorted(rows))
+        from .stories import Candidate
         return [Candidate(article_id=r[0], story_id=r[1], duplicate_of=r[2], seen_at=r[3],
-                          lang=r[4] or "", fingerprint=Fingerprint.from_json(json.loads(r[5])))
-                for r in rows if r[5]]
+                          lang=r[4] or "", fingerprint=fingerprints[r[0]])
+                for _, r in sorted(rows.items()) if r[0] in fingerprints]
+
+    def _decoded(self, ids: list[int]) -> dict[int, Fingerprint]:
+        """The stored fingerprints of `ids`, decoded once and kept (least recently used
+        dropped first); `refresh_fingerprint` forgets the one it replaces."""
+        from .stories import Fingerprint
+        cache = self._fingerprints
+        out: dict[int, Fingerprint] = {}
+        missing = []
+        for article_id in ids:
+            fp = cache.get(article_id)
+            if fp is None:
+                missing.append(article_id)
+            else:
+                cache.move_to_end(article_id)
+                out[article_id] = fp
+        for i in range(0, len(missing), 500):
+            chunk = missing[i:i + 500]
+            for article_id, raw in self.db.execute(
+                    f"SELECT id, fingerprint FROM articles WHERE id IN "
+                    f"({','.join('?' * len(chunk))})", chunk):
+                if raw:
+                    out[article_id] = cache[article_id] = Fingerprint.from_json(json.loads(raw))
+        while len(cache) > FINGERPRINT_CACHE:
+            cache.popitem(last=False)
+        return out
 
     def save_article(self, article: Article, placement: Placement, fp: Fingerprint,
                      keys: list[str], *, flag: bool,
@@ -310,6 +423,7 @@ class Store:
     def refresh_fingerprint(self, article_id: int, fp: Fingerprint, keys: list[str],
                             seen_at: str) -> None:
         """An article's new fingerprint and index keys (after its translation)."""
+        self._fingerprints.pop(article_id, None)
         with self._write():
             self.db.execute("UPDATE articles SET fingerprint = ? WHERE id = ?",
                             [json.dumps(fp.to_json(), ensure_ascii=False), article_id])
@@ -535,6 +649,7 @@ class Store:
                     per_key: int = 20) -> list[FollowHit]:
         """Earlier stories (than `before`, other than `story_id`) whose articles carry one
         of the follow `keys`, the newest `per_key` per key, with the keys they share."""
+        from .follows import FollowHit
         hits: dict[int, FollowHit] = {}
         for key in dict.fromkeys(keys):
             for other, published in self.db.execute(

@@ -5,6 +5,13 @@ sent to it. Workers start with the `spawn` method (no inherited threads or socke
 ignore SIGINT/SIGTERM (stopping is the parent's decision) and die with their parent,
 even when the parent is SIGKILLed (Linux `PR_SET_PDEATHSIG`, checked once more after it
 is set, in case the parent died first).
+
+Items travel in chunks: each call of `run` waits in its event loop's lane, and a lane
+keeps at most two chunks per worker in flight, sending what waits (up to `chunk` items)
+whenever one comes back. An idle pool sends an item at once; a busy one sends several per
+round trip, so the executor's per-task cost (pipes, its threads, waking the event loop) is
+paid per chunk, not per page. The daemon shares one pool between passes that run in
+threads of their own, each with its own event loop: each loop has its own lane.
 """
 
 from __future__ import annotations
@@ -13,15 +20,19 @@ import asyncio
 import ctypes
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
+import threading
+import weakref
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Generic, TypeVar
 
 A = TypeVar("A")
 R = TypeVar("R")
 PR_SET_PDEATHSIG = 1
+CHUNK = 8  # items per round trip to a worker, at most
 
 _FUNCTION: Callable[[Any], Any] | None = None
 
@@ -47,9 +58,28 @@ def _start(parent: int, factory: Callable[..., Callable[[Any], Any]],
     _FUNCTION = factory(*args)
 
 
-def _call(item: Any) -> Any:
+def _call_chunk(items: list[Any]) -> list[tuple[bool, Any]]:
+    """Each item's (True, result) or (False, exception): one item's error is its own."""
     assert _FUNCTION is not None, "worker used before it started"
-    return _FUNCTION(item)
+    out: list[tuple[bool, Any]] = []
+    for item in items:
+        try:
+            out.append((True, _FUNCTION(item)))
+        except Exception as exc:  # noqa: BLE001 - travels back to the caller of `run`
+            try:
+                pickle.dumps(exc)
+            except Exception:  # noqa: BLE001 - an exception that cannot travel as it is
+                exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+            out.append((False, exc))
+    return out
+
+
+class _Lane:
+    """The items of one event loop: waiting, and chunks in flight."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[Any, asyncio.Future[Any]]] = []
+        self.in_flight = 0
 
 
 class WorkerPool(Generic[A, R]):
@@ -58,18 +88,65 @@ class WorkerPool(Generic[A, R]):
     Exceptions raised in a worker travel back to the caller of `run`."""
 
     def __init__(self, factory: Callable[..., Callable[[A], R]], args: tuple[Any, ...],
-                 workers: int = 0) -> None:
+                 workers: int = 0, *, chunk: int = CHUNK) -> None:
         # 0: one fewer than the cores, as the parent keeps one busy with HTTP and SQLite
         workers = workers or max(1, (os.cpu_count() or 1) - 1)
         self.workers = workers
+        self.chunk = max(1, chunk)
         self._executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_start, initargs=(os.getpid(), factory, args))
+        self._lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lane] = \
+            weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
 
     async def run(self, item: A) -> R:
         loop = asyncio.get_running_loop()
-        result: R = await loop.run_in_executor(self._executor, _call, item)
-        return result
+        with self._lock:
+            lane = self._lanes.setdefault(loop, _Lane())
+        future: asyncio.Future[R] = loop.create_future()
+        lane.waiting.append((item, future))
+        self._send(loop, lane)
+        return await future
+
+    def _send(self, loop: asyncio.AbstractEventLoop, lane: _Lane) -> None:
+        """Send what waits, while fewer than two chunks per worker are in flight."""
+        while lane.waiting and lane.in_flight < 2 * self.workers:
+            batch = [(i, f) for i, f in lane.waiting[:self.chunk] if not f.done()]
+            del lane.waiting[:self.chunk]
+            if not batch:
+                continue
+            sent: Future[list[tuple[bool, Any]]] = self._executor.submit(
+                _call_chunk, [i for i, _ in batch])
+            lane.in_flight += 1
+            sent.add_done_callback(self._returning(loop, lane, batch))
+
+    def _returning(self, loop: asyncio.AbstractEventLoop, lane: _Lane,
+                   batch: list[tuple[Any, asyncio.Future[Any]]]
+                   ) -> Callable[[Future[list[tuple[bool, Any]]]], None]:
+        def back(done: Future[list[tuple[bool, Any]]]) -> None:  # on the executor's thread
+            try:
+                loop.call_soon_threadsafe(self._back, loop, lane, batch, done)
+            except RuntimeError:  # that pass's loop is closed: nobody waits for these
+                pass
+        return back
+
+    def _back(self, loop: asyncio.AbstractEventLoop, lane: _Lane,
+              batch: list[tuple[Any, asyncio.Future[Any]]],
+              done: Future[list[tuple[bool, Any]]]) -> None:
+        lane.in_flight -= 1
+        error = None if done.cancelled() else done.exception()
+        results = done.result() if error is None and not done.cancelled() else None
+        for n, (_item, future) in enumerate(batch):
+            if future.done():  # its caller gave up (a stop, a time budget)
+                continue
+            if results is None:
+                future.set_exception(error or asyncio.CancelledError())
+            elif results[n][0]:
+                future.set_result(results[n][1])
+            else:
+                future.set_exception(results[n][1])
+        self._send(loop, lane)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

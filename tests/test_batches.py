@@ -1,0 +1,122 @@
+"""Batched transactions: many articles per commit, and still nothing lost.
+
+A link is `done` only in the transaction that stores its article, so a crash takes back
+at most the open batch (its links stay pending for the next pass); an article that fails
+inside a batch takes back only itself; a batch left open while the pass waits is
+committed all the same, so another writer (a daemon's other pass) is not held."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pipeline.dedup import content_hash
+from pipeline.errors import StoreError
+from pipeline.models import Article, Link
+from pipeline.store import Store
+from pipeline.storethread import StoreCalls
+from pipeline.stories import Fingerprint, Placement
+
+
+def _url(n: int) -> str:
+    return f"https://news.example.invalid/{n}.html"
+
+
+def _save(store: Store, n: int, placement: Placement | None = None) -> None:
+    text = f"Article number {n} says something of its own."
+    article = Article(url=_url(n), source="s", title=f"Title {n}", text=text, lang="en",
+                      fetched_at="2025-05-20T08:00:00+00:00", content_hash=content_hash(text))
+    store.save_article(article, placement or Placement(), Fingerprint(content_hash(text)),
+                       [f"hash:{n}"], flag=False, link_url=_url(n))
+
+
+def _state(db: Path) -> tuple[list[str], list[str], int]:
+    with sqlite3.connect(db) as conn:
+        stored = [r[0] for r in conn.execute("SELECT url FROM articles ORDER BY id")]
+        pending = [r[0] for r in conn.execute(
+            "SELECT url FROM links WHERE status = 'pending' ORDER BY url")]
+        stories = conn.execute("SELECT COUNT(*) FROM stories").fetchone()[0]
+    return stored, pending, stories
+
+
+def test_a_crash_takes_back_at_most_the_open_batch_and_its_links_stay_pending(
+        tmp_path: Path) -> None:
+    db = tmp_path / "tidings.db"
+    store = Store.open(db)
+    store.add_links([Link(url=_url(n), source="s") for n in range(5)])
+    store.batch(links=3, seconds=3600)
+    for n in range(5):
+        _save(store, n)
+        store.checkpoint()  # the third link fills the batch: committed
+    committed = ([_url(0), _url(1), _url(2)], [_url(3), _url(4)], 3)
+    assert _state(db) == committed  # what another connection sees meanwhile
+    store.db.conn.close()  # the process dies: what was not committed is gone
+    assert _state(db) == committed  # 3 and 4 are still pending: the next pass redoes them
+
+
+def test_an_article_that_fails_inside_a_batch_takes_back_only_itself(tmp_path: Path) -> None:
+    db = tmp_path / "tidings.db"
+    store = Store.open(db)
+    store.add_links([Link(url=_url(n), source="s") for n in range(3)])
+    store.batch(links=100, seconds=3600)
+    _save(store, 0)
+    with pytest.raises(TypeError):  # its story row is written before the article fails
+        _save(store, 1, Placement(evidence={"not JSON": object()}))
+    _save(store, 2)
+    store.end_batch()
+    assert _state(db) == ([_url(0), _url(2)], [_url(1)], 2)
+    store.close()
+
+
+def test_a_batch_left_open_while_the_pass_waits_is_committed(tmp_path: Path) -> None:
+    """Another writer (a daemon's other pass, `tidings digest --send`) gets the store
+    while this pass waits for slow servers, without waiting for its next article."""
+    db = tmp_path / "tidings.db"
+    store = Store.open(db)
+
+    def other_writer() -> None:
+        conn = sqlite3.connect(db, timeout=20)  # far longer than the batch may stay open
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO runs (started_at, command) VALUES ('now', 'other')")
+            conn.commit()
+        finally:
+            conn.close()
+
+    async def a_pass() -> None:
+        calls = StoreCalls(store, links=1000, seconds=0.2)
+        await calls(store.add_links, [Link(url=_url(1), source="s")])
+        assert store.batch_age() is not None  # the batch is open, and no call comes
+        await asyncio.wait_for(asyncio.to_thread(other_writer), timeout=30)
+        assert store.batch_age() is None
+        await calls.finish()
+        calls.close()
+
+    try:
+        asyncio.run(a_pass())
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM links").fetchone()[0] == 1
+            assert conn.execute("SELECT command FROM runs").fetchall() == [("other",)]
+    finally:
+        store.close()
+
+
+def test_a_store_that_cannot_take_the_batch_ends_the_pass(tmp_path: Path) -> None:
+    """The write lock held elsewhere past the busy timeout is a `StoreError`, as before."""
+    db = tmp_path / "tidings.db"
+    Store.open(db).close()
+    holder = sqlite3.connect(db)
+    holder.execute("BEGIN IMMEDIATE")
+    store = Store.open(db)
+    store.db.execute("PRAGMA busy_timeout = 50")
+    store.batch(links=10, seconds=1)
+    try:
+        with pytest.raises(StoreError, match="cannot write the store"):
+            store.add_links([Link(url=_url(1), source="s")])
+    finally:
+        holder.rollback()
+        holder.close()
+        store.close()
