@@ -3,8 +3,11 @@
 A `WorkerPool` runs one function, built once per worker by a picklable factory, on items
 sent to it. Workers start with the `spawn` method (no inherited threads or sockets),
 ignore SIGINT/SIGTERM (stopping is the parent's decision) and die with their parent,
-even when the parent is SIGKILLed (Linux `PR_SET_PDEATHSIG`, checked once more after it
-is set, in case the parent died first).
+even when the parent is SIGKILLed: a thread in each worker watches its parent's pid and
+ends the worker within `WATCH_INTERVAL` of the parent's death. (Not Linux
+`PR_SET_PDEATHSIG`: it fires when the *thread* that started the worker ends, and the
+executor starts workers from whichever thread submits first — a daemon pass's thread —
+so a shared pool lost its workers when that pass ended.)
 
 Items travel in chunks: each call of `run` waits in its event loop's lane, and a lane
 keeps at most two chunks per worker in flight, sending what waits (up to `chunk` items)
@@ -17,13 +20,12 @@ threads of their own, each with its own event loop: each loop has its own lane.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import multiprocessing
 import os
 import pickle
 import signal
-import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -31,22 +33,24 @@ from typing import Any, Generic, TypeVar
 
 A = TypeVar("A")
 R = TypeVar("R")
-PR_SET_PDEATHSIG = 1
+WATCH_INTERVAL = 0.1  # seconds between looks at the parent's pid
 CHUNK = 8  # items per round trip to a worker, at most
 
 _FUNCTION: Callable[[Any], Any] | None = None
 
 
 def die_with_parent(parent: int) -> None:
-    """Ask the kernel to SIGKILL this process when its parent goes (Linux only)."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the parent died before the request took effect
+    """End this process as soon as `parent` is no longer its parent (it died; the process
+    was handed to init or a subreaper), also when the parent died before this ran."""
+    if os.getppid() != parent:
         os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_INTERVAL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def _start(parent: int, factory: Callable[..., Callable[[Any], Any]],

@@ -131,7 +131,7 @@ def test_a_story_split_before_translation_merges_after_it(tmp_path: Path) -> Non
         # translator will ask: the title's, then the whole text for the first sentence.
         package = build_tiny_package(tmp_path / "pkg", "zh", "en")
         cached = []
-        for _en, zh in split:
+        for _en, zh in SPLIT_PAIRS:  # every Chinese article is pending, split or not
             row = conn.execute("SELECT * FROM articles WHERE fetched_url = ?",
                                [urls[zh]]).fetchone()
             cols = [d[0] for d in conn.execute("SELECT * FROM articles LIMIT 0").description]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 from pipeline.config import load_config
@@ -51,6 +52,30 @@ def test_two_event_loops_share_a_pool_and_each_item_gets_its_own_answer() -> Non
     assert [r for i, r in enumerate(results["a"]) if i != 13] == \
         [n * n for n in range(30) if n != 13]
     assert isinstance(results["a"][13], ValueError) and "thirteen" in str(results["a"][13])
+
+
+def test_the_pool_outlives_the_pass_that_started_its_workers() -> None:
+    """The daemon's first pass starts the shared pool's workers from its own thread; the
+    next pass, in another thread after that one ended, still gets answers (workers tied
+    to the starting thread, as with PR_SET_PDEATHSIG, were killed with it)."""
+    pool: WorkerPool[int, int] = WorkerPool(_square_or_fail, (0,), workers=1)
+
+    def one_pass(numbers: range) -> list[object]:
+        async def all_of_them() -> list[object]:
+            return await asyncio.gather(*(pool.run(n) for n in numbers),
+                                        return_exceptions=True)
+        return asyncio.run(all_of_them())
+
+    answers: list[list[object]] = []
+    try:
+        for numbers in (range(3), range(20, 23)):
+            thread = threading.Thread(target=lambda n=numbers: answers.append(one_pass(n)))
+            thread.start()
+            thread.join(timeout=120)
+            time.sleep(0.5)  # time for a worker tied to that thread to die
+    finally:
+        pool.close()
+    assert answers == [[0, 1, 4], [400, 441, 484]]
 
 
 def test_a_pass_too_small_for_a_pool_starts_none(tmp_path: Path, seed_site: SiteServer
