@@ -24,7 +24,7 @@ import json
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # pipeline.stories imports numpy: only the commands that plac
     from .stories import Candidate, Fingerprint, Placement
 
 BUSY_TIMEOUT_MS = 30_000
+SETTLE_SECONDS = 30.0  # a new store opened by several processes at once: see `_settle`
 FINGERPRINT_CACHE = 2000  # decoded candidate fingerprints kept per store (~10 KB each)
 MAX_UNION_ARMS = 200  # per-key lookups in one statement (SQLite allows 500 compound terms)
 KEY_LOOKUP = ("SELECT article_id FROM (SELECT article_id FROM article_keys WHERE key = ? AND "
@@ -77,6 +78,28 @@ class Handle:
         self.conn.close()
 
 
+
+def _settle(conn: sqlite3.Connection, step: str | Callable[[sqlite3.Connection], None]) -> None:
+    """Run a step of opening that another process may be running at the same moment on
+    a new store (the daemon's jobs open it side by side): switching to WAL answers
+    "locked" without waiting, and a migration the other applied first fails here (a
+    duplicate column, its record already written) and is rolled back. Such a step is
+    tried again, the pending migrations read afresh, for up to `SETTLE_SECONDS`."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        try:
+            if isinstance(step, str):
+                conn.execute(step)
+            else:
+                step(conn)
+            return
+        except (sqlite3.OperationalError, sqlite3.IntegrityError):
+            if conn.in_transaction:
+                conn.rollback()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
 class Store:
     """A tidings store on one SQLite file. Use from one thread."""
 
@@ -97,7 +120,7 @@ class Store:
             # autocommit mode: the store says BEGIN and COMMIT itself (`_write`)
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _settle(conn, "PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             # Story candidates walk a large index: read the file through mmap, so a deep
             # lookup costs no syscall per page; the page cache (what the WAL holds) is
@@ -105,7 +128,7 @@ class Store:
             conn.execute("PRAGMA cache_size = -16384")
             conn.execute("PRAGMA mmap_size = 268435456")
             conn.execute("PRAGMA foreign_keys = ON")
-            migrations.apply(conn)
+            _settle(conn, migrations.apply)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
         return cls(Handle(conn), path)

@@ -120,3 +120,30 @@ def test_a_store_that_cannot_take_the_batch_ends_the_pass(tmp_path: Path) -> Non
         holder.rollback()
         holder.close()
         store.close()
+
+
+def test_a_new_store_opened_by_several_writers_at_once_opens_for_each(tmp_path: Path) -> None:
+    """The daemon's jobs start side by side on a store that does not exist yet: each
+    opens it (one applies the schema, the others wait for it), none fails with "locked",
+    a duplicate column or a duplicate migration record."""
+    import threading
+
+    from pipeline import migrations
+
+    errors: list[BaseException] = []
+    for round_ in range(10):
+        path = tmp_path / f"r{round_}" / "tidings.db"
+
+        def open_it(path: Path = path) -> None:
+            try:
+                Store.open(path).close()
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+        threads = [threading.Thread(target=open_it) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        with sqlite3.connect(path) as conn:
+            assert migrations.pending(conn) == []
+    assert errors == []
