@@ -135,6 +135,7 @@ class Fingerprint:
     dates: list[str] = field(default_factory=list)
     years: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    translated_names: list[str] = field(default_factory=list)  # of `names`, only in the English
     entities: list[str] = field(default_factory=list)
     vector: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # embedding
     pinyin: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))  # Chinese only
@@ -153,6 +154,7 @@ class Fingerprint:
             "words": _pack(self.words), "n_words": self.n_words,
             "sentences": self.sentences, "numbers": self.numbers, "dates": self.dates,
             "years": self.years, "names": self.names, "entities": self.entities,
+            "translated_names": self.translated_names,
             "vector": embed.pack(self.vector) if self.vector.size else "",
             "pinyin": _pack24(self.pinyin), "headline_pinyin": self.headline_pinyin,
         }
@@ -169,6 +171,7 @@ class Fingerprint:
             sentences=list(data.get("sentences", [])), numbers=list(data.get("numbers", [])),
             dates=list(data.get("dates", [])), years=list(data.get("years", [])),
             names=list(data.get("names", [])), entities=list(data.get("entities", [])),
+            translated_names=list(data.get("translated_names", [])),
             vector=embed.unpack(data.get("vector", "")),  # v2: none, so no embedding signal
             pinyin=_unpack24(data.get("pinyin", "")),
             headline_pinyin=list(data.get("headline_pinyin", [])),
@@ -297,11 +300,13 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
     # Figures come from the original and from the translation: a translation may round.
     figures = fpr.scan(f"{article.title}\n{body}", article.lang or "en", with_names=False)
     names = fpr.names(f"{article.title}\n{body}", article.lang or "en")
+    translated_names: list[str] = []
     if translated:
         extra = fpr.scan(article.text_en or "", "en")  # names of the translation too
         figures.numbers += [n for n in extra.numbers if n not in figures.numbers]
         figures.dates = sorted(set(figures.dates) | set(extra.dates))
-        names += [n for n in extra.names if n not in names]
+        translated_names = [n for n in extra.names if n not in names]
+        names += translated_names
     published = parse_time(article.published_at)
     if published is not None:  # "on Thursday" is a date once the page's date is known
         spoken = fpr.relative_dates(f"{article.title}\n{body}", published.date())
@@ -317,7 +322,8 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
         words=_minhash(words, WORD_PERM), n_words=len(words),
         sentences=sentence_hashes(english, cjk_english),
         numbers=figures.numbers[:30], dates=figures.dates[:10], years=figures.years[:10],
-        names=names[:40], entities=sorted(set(article.entities)),
+        names=names[:40], translated_names=[n for n in translated_names if n in names[:40]],
+        entities=sorted(set(article.entities)),
         vector=(embedder or embed.shared()).embed_one(embed.article_text(article.title, body)),
         pinyin=np.unique(np.asarray([pinyin_hash(g) for g in grams], dtype=np.uint32)),
         headline_pinyin=headline,
@@ -462,6 +468,31 @@ class PairScore:
     in_window: bool = True
 
 
+def _original_names(fp: Fingerprint) -> list[str]:
+    added = set(fp.translated_names)
+    return [n for n in distinctive_names(fp) if n not in added]
+
+
+def _names_part(a: Fingerprint, b: Fingerprint, names_a: list[str], names_b: list[str]
+                ) -> tuple[list[str], list[str], float]:
+    """The names the two share (Latin, then those matched through pinyin), the pinyin
+    ones, and their log-odds: the share of the shorter list and the Jaccard. A shared
+    full name counts with its parts ("lei jun", "lei", "jun"): full names tell events
+    apart better (counting it once: ECB+ F1 0.898 → 0.88 at best)."""
+    set_b = set(names_b)
+    shared = [n for n in names_a if n in set_b]
+    pinyin = [n for n in _by_pinyin(a, names_b) + _by_pinyin(b, names_a) if n not in shared]
+    shared += pinyin
+    union = len(set(names_a) | set_b)
+    part = (C_NAME_SHARE * min(1.0, len(shared) / max(3, min(len(names_a), len(names_b))))
+            + C_NAME_JACCARD * len(shared) / max(NAME_UNION_MIN, union))
+    return shared, pinyin, part
+
+
+def _translated(fp: Fingerprint) -> bool:
+    return bool(fp.lang and fp.text_lang) and fp.lang != fp.text_lang
+
+
 def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
     """Score a pair of fingerprints (symmetric)."""
     p = PairScore()
@@ -500,36 +531,40 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
     p.dates = [d for d in a.dates if d in b_dates]
     p.years = sorted(set(a.years) & set(b.years))
     p.entities = sorted(set(a.entities) & set(b.entities))
-    names_a, names_b = distinctive_names(a), distinctive_names(b)
-    set_b = set(names_b)
-    shared_names = [n for n in names_a if n in set_b]
-    p.pinyin = [n for n in _by_pinyin(a, names_b) + _by_pinyin(b, names_a)
-                if n not in shared_names]
-    shared_names += p.pinyin
+    # A translation adds names to compare, and dilutes the two shares below: the names
+    # part is the better of with and without them (a translation never costs a link).
+    shared_names, p.pinyin, names_part = _names_part(a, b, distinctive_names(a),
+                                                     distinctive_names(b))
+    if a.translated_names or b.translated_names:
+        original = _names_part(a, b, _original_names(a), _original_names(b))
+        if original[2] > names_part:
+            shared_names, p.pinyin, names_part = original
     inside = {part for n in shared_names if " " in n for part in n.split()}
     p.names = [n for n in shared_names if n not in inside]
-    union = len(set(names_a) | set_b)
     number_points = min(MAX_NUMBER_POINTS,
                         sum(min(fpr.specificity(n), 3) for n in p.numbers)
                         + sum(min(fpr.specificity(n), 3) - 1 for n in loose))
     p.numbers += [f"~{n}" for n in loose]
     year_part = C_YEAR if p.years else (
         C_YEAR_CONFLICT if a.years and b.years and _years_conflict(a, b, ta, tb) else 0.0)
+    text_part = C_TEXT * (p.text - TEXT_FLOOR) if same_language else 0.0
+    # A translation's words against another text: overlap is evidence as between two
+    # originals, but a translation shares fewer words with an independent report than a
+    # second original would, so it never counts against (as if the two were not compared).
+    via_translation = same_language and (_translated(a) or _translated(b))
+    if via_translation:
+        text_part = max(0.0, text_part)
     days = (C_DAYS * (p.days_apart - DAYS_FREE)
             if p.days_apart is not None and p.days_apart > DAYS_FREE else 0.0)
     p.parts = {
         "embedding": C_COSINE * (p.cosine - COSINE_MID) if a.vector.size and b.vector.size
         else 0.0,
-        "text": C_TEXT * (p.text - TEXT_FLOOR) if same_language else 0.0,
-        # A shared full name counts with its parts ("lei jun", "lei", "jun"): full names
-        # tell events apart better (counting it once: ECB+ F1 0.898 → 0.88 at best).
-        "names": (C_NAME_SHARE * min(1.0, len(shared_names)
-                                     / max(3, min(len(names_a), len(names_b))))
-                  + C_NAME_JACCARD * len(shared_names) / max(NAME_UNION_MIN, union)),
+        "text": text_part,
+        "names": names_part,
         "numbers": C_NUMBER * number_points,
         "dates": C_DATE * min(MAX_DATES, len(p.dates)) + year_part + days,
     }
-    cross = bool(a.text_lang and b.text_lang) and not same_language
+    cross = bool(a.text_lang and b.text_lang) and (not same_language or via_translation)
     script = bool(a.lang and b.lang) and (a.lang in _CJK_LANGS) != (b.lang in _CJK_LANGS)
     p.logit = (C_BIAS + sum(p.parts.values()) + (C_CROSS_LANGUAGE if cross else 0.0)
                + (C_CROSS_SCRIPT if script else 0.0))
