@@ -42,17 +42,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from pipeline.config import TranslateConfig
 from pipeline.models import Article
+from pipeline.packages import install_from_file
 from pipeline.sentences import split_sentences
 from pipeline.translate import (
     DECODE_MARGIN,
     DECODE_RATIO,
     Translator,
     _batches,
-    install_from_file,
 )
 
-SHARED = Path("/work/shared")
-CORPUS = SHARED / "corpus" / "realworld"
+DATA = ROOT / "tests" / "data"  # the repository's copies of the shared corpus
+CORPUS = DATA / "realworld"
 SHAPE = {"layers": 6, "heads": 8, "d_model": 512, "ffn": 2048}
 VOCAB = 32000
 EOS_BIAS = 1.5  # random weights then stop after ~25-60 tokens, like a real sentence
@@ -62,10 +62,10 @@ RUNS = 2  # two runs, as every figure of make bench (and the suite stays under 1
 class NoCache:
     """A cache that never answers: every run translates everything."""
 
-    def get_many(self, package_key: str, sentences: list[str]) -> dict[str, str]:
+    def cached_translations(self, package_key: str, sentences: list[str]) -> dict[str, str]:
         return {}
 
-    def put_many(self, package_key: str, pairs: list[tuple[str, str]]) -> None:
+    def cache_translations(self, package_key: str, pairs: list[tuple[str, str]]) -> None:
         pass
 
 
@@ -76,7 +76,7 @@ def _texts(lang: str) -> list[tuple[str, str]]:
     """(name, text) of the bench's source articles in `lang`, in a fixed order."""
     out: list[tuple[str, str]] = []
     if lang == "it":
-        seed = SHARED / "seeds" / "004_61c0a642c7b66a9a.txt"
+        seed = DATA / "seeds" / "004_61c0a642c7b66a9a.txt"
         out.append((seed.name, seed.read_text("utf-8")))
         import trafilatura
 
@@ -157,14 +157,14 @@ def _rss_child(package_dir: str, articles_json: str, threads: int) -> None:
 
     base = peak_mb()
     config = _config(Path(package_dir), threads)
-    translator = Translator(config, NoCache())
+    translator = Translator(config)
     translator.translate_articles([Article(url="w", source="b", title="", text="Ciao.",
                                            lang="it"),
                                    Article(url="z", source="b", title="", text="你好。",
-                                           lang="zh")])
+                                           lang="zh")], cache=NoCache())
     loaded = peak_mb()
     articles = [Article(**a) for a in json.loads(Path(articles_json).read_text("utf-8"))]
-    translator.translate_articles(articles)
+    translator.translate_articles(articles, cache=NoCache())
     print(json.dumps({"base": base, "loaded": loaded, "peak": peak_mb()}))
 
 
@@ -192,9 +192,9 @@ def run(quick: bool = False) -> str:
 
 def _measure(config: TranslateConfig, articles: list[Article], build_s: float, quick: bool,
              work: Path) -> str:
-    translator = Translator(config, NoCache())
+    translator = Translator(config)
     started = time.perf_counter()
-    warm = translator.translate_articles(articles)  # loads both models
+    warm = translator.translate_articles(articles, cache=NoCache())  # loads both models
     first_s = time.perf_counter() - started
     assert all(a.translation_status == "done" for a in warm), warm[0].translation_error
     sentences = translator.stats.translated
@@ -238,7 +238,7 @@ def _measure(config: TranslateConfig, articles: list[Article], build_s: float, q
     tidings_out: list[Article] = []
 
     def tidings() -> None:
-        tidings_out[:] = translator.translate_articles(articles)
+        tidings_out[:] = translator.translate_articles(articles, cache=NoCache())
 
     # argostranslate, default path, sentencizer substituted
     os.environ["ARGOS_PACKAGES_DIR"] = str(config.package_dir)

@@ -388,9 +388,11 @@ def figure(values: Sequence[float], unit: str = "", digits: int = 2,
     return f"**did not reproduce** ({runs})"
 
 
-def target_verdict(values: Sequence[float], ok: Any, tolerance: float = TOLERANCE) -> str:
-    """met / missed when every run says so and the runs reproduce, else `unclear`."""
+def target_verdict(values: Sequence[float], ok: Any) -> str:
+    """met / missed when every run says so, else `unclear` (docs/benchmarking.md, rule 5):
+    two runs of 0.07 and 0.08 s against a 0.35 s target do not reproduce as a figure, but
+    both meet the target."""
     hits = [bool(ok(v)) for v in values]
-    if reproduced(values, tolerance) is False or (hits and len(set(hits)) > 1):
+    if hits and len(set(hits)) > 1:
         return "unclear (the runs disagree)"
     return verdict(all(hits))

@@ -49,6 +49,8 @@ if TYPE_CHECKING:  # pipeline.stories imports numpy: only the commands that plac
     from .stories import Candidate, Fingerprint, Placement
 
 BUSY_TIMEOUT_MS = 30_000
+MMAP_BYTES = 2_147_418_112  # SQLite's largest mmap by default: a 100k-article store (~1.7 GB)
+# is read without a syscall per page; address space only, pages come and go with the OS cache
 SETTLE_SECONDS = 30.0  # a new store opened by several processes at once: see `_settle`
 FINGERPRINT_CACHE = 2000  # decoded candidate fingerprints kept per store (~10 KB each)
 MAX_UNION_ARMS = 200  # per-key lookups in one statement (SQLite allows 500 compound terms)
@@ -100,6 +102,7 @@ def _settle(conn: sqlite3.Connection, step: str | Callable[[sqlite3.Connection],
                 raise
             time.sleep(0.05)
 
+
 class Store:
     """A tidings store on one SQLite file. Use from one thread."""
 
@@ -126,7 +129,7 @@ class Store:
             # lookup costs no syscall per page; the page cache (what the WAL holds) is
             # kept to 16 MB: at 64 MB it held 40 MB more at the end of a 2,000-page pass.
             conn.execute("PRAGMA cache_size = -16384")
-            conn.execute("PRAGMA mmap_size = 268435456")
+            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             conn.execute("PRAGMA foreign_keys = ON")
             _settle(conn, migrations.apply)
         except (sqlite3.Error, OSError) as exc:
