@@ -33,6 +33,7 @@ key (`key_weights`) and the cost of placing one article stays flat as it grows.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import itertools
 import math
@@ -603,12 +604,15 @@ def _by_pinyin(chinese: Fingerprint, names: list[str]) -> list[str]:
     if chinese.pinyin_set is None:
         chinese.pinyin_set = frozenset(chinese.pinyin.tolist())
     grams = chinese.pinyin_set
-    found = []
-    for name in names:
-        key = fpr.latin_key(name)
-        if key and pinyin_hash(key) in grams:
-            found.append(name)
-    return found
+    return [name for name in names if _name_hash(name) in grams]
+
+
+@functools.lru_cache(maxsize=65536)
+def _name_hash(name: str) -> int:
+    """The pinyin hash of a Latin name's key, or -1 (no key): the same few thousand names
+    meet every Chinese candidate, so each is keyed once."""
+    key = fpr.latin_key(name)
+    return pinyin_hash(key) if key else -1
 
 
 @dataclass(slots=True)
