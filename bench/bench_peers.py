@@ -129,7 +129,7 @@ def page_kind(web: Any, url: str) -> str:
 
 
 def run(quick: bool = False, *, runs: int | None = None) -> str:
-    from bench.newsweb import WebProcess, build_web, pages_digest
+    from bench.newsweb import WebProcess
 
     outlets, per_outlet = (10, 40) if quick else (50, 40)
     runs = runs or (1 if quick else 2)
@@ -138,9 +138,7 @@ def run(quick: bool = False, *, runs: int | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="tidings-bench-peers-") as tmp, \
             WebProcess(outlets, per_outlet) as web:
         workdir = Path(tmp)
-        local = build_web(outlets, per_outlet, port=web.port)
-        if pages_digest(local) != web.digest:
-            raise RuntimeError("the server process built other pages than this one")
+        local = web.local_copy()
         pythons = {"newspaper4k": sys.executable, "news-please": newsplease_python(notes)}
         samples: dict[str, tuple[Path, Path, list[str]]] = {}
         for tool, every in SAMPLE.items():

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,24 +214,24 @@ def _sample_procs(procs: list[Any], seen: dict[int, ProcSeen]) -> None:
             pass
 
 
-def _sum_rss(procs: list[Any]) -> int:
+def _sum_memory(procs: list[Any], read: Callable[[Any], int]) -> int:
+    """`read(process)` summed over `procs` (RSS, PSS); a process that exits meanwhile
+    counts 0."""
     total = 0
     for one in procs:
         try:
-            total += one.memory_info().rss
+            total += read(one)
         except Exception:  # noqa: BLE001, S110 - a process may exit while we read it
             pass
     return total
 
 
-def _sum_pss(procs: list[Any]) -> int:
-    total = 0
-    for one in procs:
-        try:
-            total += one.memory_full_info().pss
-        except Exception:  # noqa: BLE001, S110 - a process may exit while we read it
-            pass
-    return total
+def _rss(process: Any) -> int:
+    return int(process.memory_info().rss)
+
+
+def _pss(process: Any) -> int:
+    return int(process.memory_full_info().pss)
 
 
 def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None
@@ -303,10 +303,10 @@ def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict[str, 
         if ps is not None:
             procs = _tree(ps, skip_root=tree)
             max_procs = max(max_procs, len(procs))
-            peak = max(peak, _sum_rss(procs))
+            peak = max(peak, _sum_memory(procs, _rss))
             _sample_procs(procs, seen)
             if polls % 4 == 0:  # PSS reads smaps_rollup: a little dearer, every 4th poll
-                pss = max(pss, _sum_pss(procs))
+                pss = max(pss, _sum_memory(procs, _pss))
             polls += 1
         if on_poll is not None:
             on_poll(Measured(returncode=0, stdout="", stderr="", wall=time.perf_counter()

@@ -936,6 +936,7 @@ class WebProcess:
     def __init__(self, outlets: int, per_outlet: int, *, port: int | None = None,
                  seed: int = SEED) -> None:
         self.args = [str(outlets), str(per_outlet), str(port or 0), str(seed)]
+        self.outlets, self.per_outlet, self.seed = outlets, per_outlet, seed
         self.proc: Any = None
         self.port = 0
         self.digest = ""
@@ -951,6 +952,14 @@ class WebProcess:
         ready = self._read()
         self.port, self.digest = int(ready["port"]), str(ready["digest"])
         return self
+
+    def local_copy(self) -> NewsWeb:
+        """The same web built in this process, on the served ports (the configuration and
+        the ground truth come from it), checked to be byte for byte what is served."""
+        local = build_web(self.outlets, self.per_outlet, seed=self.seed, port=self.port)
+        if pages_digest(local) != self.digest:
+            raise RuntimeError("the server process built other pages than this one")
+        return local
 
     def _read(self) -> Any:
         line = self.proc.stdout.readline()

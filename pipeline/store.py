@@ -80,7 +80,6 @@ class Handle:
         self.conn.close()
 
 
-
 def _settle(conn: sqlite3.Connection, step: str | Callable[[sqlite3.Connection], None]) -> None:
     """Run a step of opening that another process may be running at the same moment on
     a new store (the daemon's jobs open it side by side): switching to WAL answers
@@ -423,11 +422,8 @@ class Store:
                             [article_id, fts.search_form(article.title),
                              fts.search_form(article.text), fts.search_form(article.title_en),
                              fts.search_form(article.text_en)])
-            if article.duplicate_of is None and keys:
-                self.db.execute(
-                    "INSERT OR IGNORE INTO article_keys (key, article_id, seen_at) VALUES "
-                    + ",".join(["(?, ?, ?)"] * len(keys)),
-                    [v for key in keys for v in (key, article_id, seen)])
+            if article.duplicate_of is None:
+                self._insert_keys(article_id, keys, seen)
             if story_id is not None and placement.merge:
                 self._merge_stories(story_id, placement.merge)
             if story_id is not None:
@@ -454,11 +450,16 @@ class Store:
             self.db.execute("UPDATE articles SET fingerprint = ? WHERE id = ?",
                             [json.dumps(fp.to_json(), ensure_ascii=False), article_id])
             self.db.execute("DELETE FROM article_keys WHERE article_id = ?", [article_id])
-            if keys:
-                self.db.execute(
-                    "INSERT OR IGNORE INTO article_keys (key, article_id, seen_at) VALUES "
-                    + ",".join(["(?, ?, ?)"] * len(keys)),
-                    [v for key in dict.fromkeys(keys) for v in (key, article_id, seen_at)])
+            self._insert_keys(article_id, keys, seen_at)
+
+    def _insert_keys(self, article_id: int, keys: list[str], seen_at: str) -> None:
+        """An article's index keys, in one statement."""
+        unique = list(dict.fromkeys(keys))
+        if unique:
+            self.db.execute(
+                "INSERT OR IGNORE INTO article_keys (key, article_id, seen_at) VALUES "
+                + ",".join(["(?, ?, ?)"] * len(unique)),
+                [v for key in unique for v in (key, article_id, seen_at)])
 
     def _merge_stories(self, keep: int, others: list[int]) -> None:
         """Articles move to `keep`; the others' rows go. The merged story is flagged, and
@@ -480,14 +481,11 @@ class Store:
         self.db.execute(f"UPDATE articles SET story_id = ? WHERE story_id IN ({marks})",
                         [keep, *others])
         halves = [rows[i] for i in (keep, *others)]
-        langs: set[str] = set()
-        entities: set[str] = set()
-        for lang, ents in self.db.execute(
-                "SELECT lang, entities FROM articles WHERE story_id = ?", [keep]).fetchall():
-            langs.update([lang] if lang else [])
-            entities.update(json.loads(ents or "[]"))
-        count = self.db.execute("SELECT COUNT(*) FROM articles WHERE story_id = ?",
-                                [keep]).fetchone()[0]
+        members = self.db.execute("SELECT lang, entities FROM articles WHERE story_id = ?",
+                                  [keep]).fetchall()
+        langs = {lang for lang, _ in members if lang}
+        entities = {e for _, ents in members for e in json.loads(ents or "[]")}
+        count = len(members)
         digest = next((h[3] for h in halves if h[3] is not None), None)
         lead = next((h[4] for h in halves if h[4] is not None), None)
         self.db.execute(

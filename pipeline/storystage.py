@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from . import follows, stories
 from .config import Config
 from .importance import importance
-from .models import Article, StoryRow
+from .models import Article
 from .relevance import Matcher
 from .store import SavedArticle, Store
 
@@ -27,14 +27,11 @@ class StoryStage:
              link_url: str | None = None) -> SavedArticle:
         """Place `article` among the stored stories and store it, in one transaction; then
         settle its story's follow-up link and importance."""
-        candidates = self.store.candidates(
-            keys, around=article.published_at or article.fetched_at,
-            window_days=self.config.stories.window_days, per_key=stories.key_weights())
+        candidates = self._candidates(keys, article.published_at or article.fetched_at)
         placement = stories.place(article, fingerprint, candidates, self.config.stories)
         story = self.store.story(placement.story_id) if placement.story_id else None
         flag = stories.flag_now(article, placement, story, self.config.stories)
-        subject_keys = follows.follow_keys(article.entities, follows.headline_names(article),
-                                           self.identity) if article.relevant else []
+        subject_keys = self._subject_keys(article)
         saved = self.store.save_article(article, placement, fingerprint,
                                         keys + subject_keys, flag=flag, link_url=link_url)
         if saved.article.story_id is not None and saved.article.duplicate_of is None:
@@ -50,13 +47,10 @@ class StoryStage:
             return []
         fingerprint = stories.fingerprint(article)
         keys = stories.index_keys(fingerprint)
-        subject_keys = follows.follow_keys(article.entities, follows.headline_names(article),
-                                           self.identity) if article.relevant else []
+        subject_keys = self._subject_keys(article)
         seen = article.published_at or article.fetched_at
         self.store.refresh_fingerprint(article.id, fingerprint, keys + subject_keys, seen)
-        candidates = [c for c in self.store.candidates(
-            keys, around=seen, window_days=self.config.stories.window_days,
-            per_key=stories.key_weights()) if c.article_id != article.id]
+        candidates = [c for c in self._candidates(keys, seen) if c.article_id != article.id]
         placement = stories.place(article, fingerprint, candidates, self.config.stories)
         linked = set(placement.merge)
         if placement.duplicate_of is None and placement.story_id is not None:
@@ -72,13 +66,26 @@ class StoryStage:
         self.settle(keep, subject_keys)
         return merged
 
-    def settle(self, story_id: int, subject_keys: list[str]) -> StoryRow | None:
+    def _candidates(self, keys: list[str], around: str) -> list[stories.Candidate]:
+        return self.store.candidates(keys, around=around,
+                                     window_days=self.config.stories.window_days,
+                                     per_key=stories.key_weights())
+
+    def _subject_keys(self, article: Article) -> list[str]:
+        """The follow keys of a relevant article: its watched companies with the subjects
+        its headline names."""
+        if not article.relevant:
+            return []
+        return follows.follow_keys(article.entities, follows.headline_names(article),
+                                   self.identity)
+
+    def settle(self, story_id: int, subject_keys: list[str]) -> None:
         """A story that does not follow one yet may, now that it has one more article, and
         a later story may now be seen to follow it (a first pass meets the newest first);
         its importance is computed again."""
         story = self.store.story(story_id)
         if story is None:
-            return None
+            return
         if story.follows is None and subject_keys:
             self._link(story_id, subject_keys, story.published_at or story.first_seen)
         if subject_keys:  # the later stories decide again, with this one among the earlier
@@ -94,7 +101,6 @@ class StoryStage:
             outlets=outlets, languages=languages, subject=bool(self.matcher.entities(headline)),
             published_at=story.published_at or story.first_seen,
             now=datetime.now(UTC)))
-        return self.store.story(story_id)
 
     def _link(self, story_id: int, keys: list[str], published: str) -> None:
         hits = self.store.follow_hits(keys, story_id=story_id, before=published)
