@@ -40,6 +40,7 @@ import math
 import re
 import unicodedata
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -79,6 +80,7 @@ CANDIDATES_PER_KEY = 20  # the store returns at most this many (newest) articles
 MAX_CANDIDATES = 400  # and no more than this in all
 STORY_LINKS = 3  # a story's score: the mean of its best this-many links to the article
 MERGE_PAIRS = 4  # members per story compared when a merge is considered
+STORY_COMPARED = 8  # members per candidate story compared in full (the most alike)
 
 # Same-story evidence, in log-odds (summed, then squashed to 0..1 by the logistic function,
 # so `join` = 0.5 means "more for than against"). Set on the ECB+ development topics and
@@ -494,35 +496,92 @@ def _translated(fp: Fingerprint) -> bool:
     return bool(fp.lang and fp.text_lang) and fp.lang != fp.text_lang
 
 
-def compare(a: Fingerprint, b: Fingerprint, *, window_days: float) -> PairScore:
-    """Score a pair of fingerprints (symmetric)."""
+@dataclass(slots=True)
+class _Bulk:
+    """What `compare` computes with numpy for one pair, computed for all of an article's
+    candidates at once (one matrix product instead of a hundred small calls): the
+    embedding cosine and the MinHash agreements of shingles and of content words. A
+    value is None where a candidate's arrays differ in shape from the article's (an
+    older fingerprint): `compare` then computes it alone, as before."""
+
+    cosine: list[float | None]
+    shingles: list[float | None]
+    words: list[float | None]
+
+    @classmethod
+    def of(cls, fp: Fingerprint, others: Sequence[Fingerprint]) -> _Bulk:
+        return cls(_bulk_cosines(fp.vector, [o.vector for o in others]),
+                   _bulk_jaccards(fp.shingles, [o.shingles for o in others]),
+                   _bulk_jaccards(fp.words, [o.words for o in others]))
+
+
+def _bulk_cosines(vector: np.ndarray, others: list[np.ndarray]) -> list[float | None]:
+    out: list[float | None] = [None] * len(others)
+    rows = [i for i, o in enumerate(others) if o.shape == (embed.DIM,)]
+    if vector.shape != (embed.DIM,) or not rows:
+        return [0.0] * len(others) if vector.shape != (embed.DIM,) else out
+    matrix = np.stack([others[i] for i in rows])
+    dots = matrix @ vector
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix) * float(np.dot(vector, vector)))
+    values = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+    for i, value in zip(rows, values.tolist(), strict=True):
+        out[i] = value
+    return out
+
+
+def _bulk_jaccards(signature: np.ndarray, others: list[np.ndarray]) -> list[float | None]:
+    out: list[float | None] = [None] * len(others)
+    rows = [i for i, o in enumerate(others) if len(o) == len(signature)]
+    if len(signature) == 0 or not rows:
+        return out
+    agree = np.count_nonzero(np.stack([others[i] for i in rows]) == signature, axis=1)
+    for i, value in zip(rows, (agree / len(signature)).tolist(), strict=True):
+        out[i] = value
+    return out
+
+
+def _near_duplicate(a: Fingerprint, b: Fingerprint, shingled: float | None = None
+                    ) -> PairScore:
+    """The pair's near-duplicate measures (the start of `compare`)."""
     p = PairScore()
     if a.content_hash and a.content_hash == b.content_hash:
         p.duplicate = p.jaccard = p.containment = 1.0
-    else:
-        p.jaccard = _jaccard(a.shingles, b.shingles)
-        small, large = sorted((a.n_shingles, b.n_shingles))
-        if small and large and small / large >= 0.2 and p.jaccard > 0:
-            inter = p.jaccard / (1 + p.jaccard) * (small + large)
-            p.containment = min(1.0, inter / small)
-        shared = set(a.sentences) & set(b.sentences)
-        p.shared_sentences = len(shared)
-        fewest = min(len(a.sentences), len(b.sentences))
-        sentence_share = len(shared) / fewest if fewest else 0.0
-        if p.shared_sentences < MIN_DUP_SENTENCES:
-            sentence_share = 0.0
-        # MinHash containment is noisy: it counts only when the sentences agree too.
-        p.duplicate = max(p.jaccard, sentence_share,
-                          min(p.containment, sentence_share + 0.25) if sentence_share else 0.0)
+        return p
+    p.jaccard = _jaccard(a.shingles, b.shingles) if shingled is None else shingled
+    small, large = sorted((a.n_shingles, b.n_shingles))
+    if small and large and small / large >= 0.2 and p.jaccard > 0:
+        inter = p.jaccard / (1 + p.jaccard) * (small + large)
+        p.containment = min(1.0, inter / small)
+    shared = set(a.sentences) & set(b.sentences)
+    p.shared_sentences = len(shared)
+    fewest = min(len(a.sentences), len(b.sentences))
+    sentence_share = len(shared) / fewest if fewest else 0.0
+    if p.shared_sentences < MIN_DUP_SENTENCES:
+        sentence_share = 0.0
+    # MinHash containment is noisy: it counts only when the sentences agree too.
+    p.duplicate = max(p.jaccard, sentence_share,
+                      min(p.containment, sentence_share + 0.25) if sentence_share else 0.0)
+    return p
+
+
+def compare(a: Fingerprint, b: Fingerprint, *, window_days: float,
+            bulk: tuple[_Bulk, int] | None = None) -> PairScore:
+    """Score a pair of fingerprints (symmetric). `bulk` (the candidates' precomputed
+    values and b's index among them) saves the numpy calls; the result is the same."""
+    cosine = shingled = worded = None
+    if bulk is not None:
+        values, i = bulk
+        cosine, shingled, worded = values.cosine[i], values.shingles[i], values.words[i]
+    p = _near_duplicate(a, b, shingled)
     ta, tb = _seen(a), _seen(b)
     if ta and tb:
         p.days_apart = abs((ta - tb).total_seconds()) / 86400
         p.in_window = p.days_apart <= window_days
     # Same-story evidence.
-    p.cosine = embed.cosine(a.vector, b.vector)
+    p.cosine = embed.cosine(a.vector, b.vector) if cosine is None else cosine
     same_language = bool(a.text_lang) and a.text_lang == b.text_lang
     if same_language:
-        p.text = _jaccard(a.words, b.words)
+        p.text = _jaccard(a.words, b.words) if worded is None else worded
     b_numbers, b_dates = set(b.numbers), set(b.dates)
     p.numbers = [n for n in a.numbers if n in b_numbers]
     # One outlet rounds harder than the other (38% / 38.25%, quasi 290 mila / 289,000):
@@ -654,8 +713,14 @@ def place(article: Article, fp: Fingerprint, candidates: list[Candidate],
     merging others into it), or a new story."""
     best_dup: tuple[float, Candidate, PairScore] | None = None
     links: dict[int, list[tuple[float, Candidate, PairScore]]] = {}
-    for cand in candidates[:MAX_CANDIDATES]:
-        pair = compare(fp, cand.fingerprint, window_days=config.window_days)
+    compared = candidates[:MAX_CANDIDATES]
+    bulk = _Bulk.of(fp, [cand.fingerprint for cand in compared])
+    full = _worth_comparing(compared, bulk)
+    for i, cand in enumerate(compared):
+        if i not in full and _near_duplicate(fp, cand.fingerprint, bulk.shingles[i]
+                                             ).duplicate < config.near_duplicate:
+            continue
+        pair = compare(fp, cand.fingerprint, window_days=config.window_days, bulk=(bulk, i))
         if pair.duplicate >= config.near_duplicate and (
                 best_dup is None or pair.duplicate > best_dup[0]):
             best_dup = (pair.duplicate, cand, pair)
@@ -703,6 +768,26 @@ def place(article: Article, fp: Fingerprint, candidates: list[Candidate],
     evidence["merge_margin"] = MERGE_MARGIN
     return Placement(story_id=ids[0], score=round(score, 3), evidence=evidence,
                      merge=ids[1:])
+
+
+def _worth_comparing(candidates: list[Candidate], bulk: _Bulk) -> set[int]:
+    """Which candidates are compared in full: those of no story, and of each story the
+    `STORY_COMPARED` members most alike the article by embedding and words. A story's
+    score is the mean of its best `STORY_LINKS` links, which the less alike members of a
+    big story seldom give; they are checked for being the article's original only."""
+    keep: set[int] = set()
+    members: dict[int, list[tuple[float, int, int]]] = {}
+    for i, cand in enumerate(candidates):
+        if cand.story_id is None:
+            keep.add(i)
+            continue
+        alike = (bulk.cosine[i] or 0.0) + (bulk.words[i] or 0.0)
+        members.setdefault(cand.story_id, []).append((-alike, cand.article_id, i))
+    for found in members.values():
+        if len(found) > STORY_COMPARED:
+            found.sort()
+        keep.update(i for _, _, i in found[:STORY_COMPARED])
+    return keep
 
 
 def _cross_logit(a: _Story, b: _Story, config: StoriesConfig) -> float | None:

@@ -207,6 +207,26 @@ def test_duplicate_points_at_the_original(seed3: ev.Item) -> None:
     del original
 
 
+def test_a_big_storys_least_alike_member_is_still_found_as_the_original(
+        seed3: ev.Item, items: list[ev.Item], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the members of a story most alike the article are compared in full; every
+    other member is still checked for being the article's original."""
+    import pipeline.stories as stories
+    half = _article(seed3.text[: len(seed3.text) // 2] + " Read more on our website.")
+    alike = fingerprint(half)
+    others = [it for it in items if it.story != seed3.story][:stories.STORY_COMPARED + 4]
+    members = []
+    for n, item in enumerate(others, start=1):  # more alike than the original
+        cand = _cand(n, _item_article(item), story_id=3)
+        cand.fingerprint.vector, cand.fingerprint.words = alike.vector, alike.words
+        members.append(cand)
+    members.append(_cand(99, _article(seed3.text), story_id=3))
+    placement = _place(half, members)
+    assert placement.duplicate_of == 99 and placement.story_id == 3
+    monkeypatch.setattr(stories, "STORY_COMPARED", 10**6)  # every member in full: the same
+    assert _place(half, members).evidence == placement.evidence
+
+
 def test_independent_writeups_are_not_duplicates(by_id: dict[str, ev.Item]) -> None:
     a, b = by_id["seed-002"], by_id["seed-003"]
     placement = _place(_article(b.text, title=b.title, entities=["Xiaomi"]),
