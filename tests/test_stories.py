@@ -211,7 +211,7 @@ def test_a_big_storys_least_alike_member_is_still_found_as_the_original(
         seed3: ev.Item, items: list[ev.Item], monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the members of a story most alike the article are compared in full; every
     other member is still checked for being the article's original."""
-    import pipeline.stories as stories
+    from pipeline import stories
     half = _article(seed3.text[: len(seed3.text) // 2] + " Read more on our website.")
     alike = fingerprint(half)
     others = [it for it in items if it.story != seed3.story][:stories.STORY_COMPARED + 4]
