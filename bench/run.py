@@ -46,7 +46,8 @@ TIMEOUT = {"full": 1800.0, "quick": 300.0}
 # verdict -->`, or in words as "Target: … — **met** (figure)."; the document opens with all
 # of them in one table.
 TARGET_MARK = re.compile(r"^<!-- target: (.+?) -->$", re.MULTILINE)
-TARGET_WORDS = re.compile(r"^Target: (?P<what>.+?) — (?P<verdict>\*\*\w+\*\*|unclear[^(]*) "
+TARGET_WORDS = re.compile(r"^Target: (?P<what>.+?) — "
+                          r"(?P<verdict>\*\*\w+\*\*|unclear(?: \(the runs disagree\))?) "
                           r"\((?P<figure>.+)\)\.$", re.MULTILINE)
 MARK = re.compile(r"<!-- bench:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n<!-- /bench:(?P=name) -->",
                   re.DOTALL)
