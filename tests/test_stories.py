@@ -103,6 +103,23 @@ def test_f1_floors(items: list[ev.Item], plain: ev.Run, name: str) -> None:
     assert scores.precision >= 0.98, scores  # merging different stories is the worse error
 
 
+@pytest.mark.parametrize(("lang", "floor", "together"), [("zh", 0.86, 0.95),
+                                                          ("it", 0.98, 1.0)])
+def test_news_beside_its_human_translation(items: list[ev.Item], lang: str, floor: float,
+                                           together: float) -> None:
+    """Each Chinese or Italian article and its hand-written English translation, both as
+    untranslated articles (news with its human translation, as our held-out
+    cross-language sets are): the two must be found and linked by the language-free
+    signals, and no two events merged."""
+    pairs = ev.parallel(items, lang)
+    result = ev.run(pairs, translated=False)
+    scores = ev.score(result)
+    originals = [it for it in pairs if it.lang == lang]
+    linked = sum(result.story_of[it.id] == result.story_of[f"{it.id}@en"] for it in originals)
+    assert scores.f1 >= floor and scores.precision >= 0.98, scores
+    assert linked >= together * len(originals), (linked, len(originals))
+
+
 def test_translations_cluster_no_worse_than_originals(items: list[ev.Item],
                                                      plain: ev.Run) -> None:
     """With an Argos package installed, articles are placed with their English (here the
