@@ -60,8 +60,6 @@ SHINGLE_PERM = 64  # MinHash of body shingles (near-duplicates)
 WORD_PERM = 128  # MinHash of content words (same-story text similarity)
 SHINGLE_WORDS = 3  # word shingle size (Latin scripts)
 SHINGLE_CHARS = 4  # character shingle size (Chinese, Japanese)
-LSH_BANDS = 16  # 16 bands × 4 rows over the shingle signature: ~50% Jaccard to collide
-LSH_ROWS = SHINGLE_PERM // LSH_BANDS
 EMBED_BANDS = 24  # bands of the embedding's sign bits (random hyperplanes, fixed seed) …
 EMBED_BITS = 8  # … of this many bits: a pair at cosine 0.7 meets in some band 91% of the
 # time, at 0.3 32% (16 bands of 12 bits: 39% and 3%, and an article beside its own
@@ -73,7 +71,6 @@ MAX_SENTENCES = 60  # sentence hashes kept per article
 SENTENCE_KEYS = 6  # of which used as index keys (the first three and the last three)
 KEY_NUMBERS = 8  # numbers used in keys (first mentioned first)
 NUMBER_KEYS = 4  # the first numbers of three significant digits, each a key of its own
-KEY_NAMES = 4  # rarest-looking names used in combined keys
 NAME_KEYS = 6  # most mentioned distinctive names, each a key of its own
 HEADLINE_PINYIN_KEYS = 30  # a Chinese headline's pinyin grams, as keys (青岛 → qingdao) …
 PINYIN_NAME_KEYS = 4  # … met by the Latin names that read as pinyin (Qingdao, Lei Jun)
@@ -350,12 +347,6 @@ def distinctive_names(fp: Fingerprint) -> list[str]:
     return fp.distinct
 
 
-def _key_names(fp: Fingerprint) -> list[str]:
-    """Names worth a combined key: single words, longer (rarer) first."""
-    chosen = [n for n in distinctive_names(fp) if " " not in n]
-    return sorted(chosen[:12], key=lambda n: (-len(n), n))[:KEY_NAMES]
-
-
 _HYPERPLANES: np.ndarray | None = None
 
 
@@ -377,16 +368,13 @@ def embedding_bands(vector: np.ndarray) -> list[str]:
 def index_keys(fp: Fingerprint) -> list[str]:
     """Keys under which the store indexes an article, so candidates come from an index.
 
-    All of them are rare by construction: a band of the embedding's sign bits, a band of
-    the shingle signature, the hash of one long sentence, a distinctive name, a specific
-    number together with a watched entity, a name or another number, an event date with an
-    entity. A bare entity ("Xiaomi") is never a key."""
+    All of them are rare by construction: a band of the embedding's sign bits, the hash of
+    one long sentence, a distinctive name, a specific number (alone, or with a watched
+    entity), an event date with an entity. A bare entity ("Xiaomi") is never a key. Only
+    the families that earn their recall are kept: bands of the shingle signature and
+    pairs of names, numbers and dates found nothing the others miss (docs/stories.md)."""
     keys = [f"hash:{fp.content_hash}"]
     keys += [f"emb:b{band}:{bits}" for band, bits in enumerate(embedding_bands(fp.vector))]
-    if fp.n_shingles >= 5 and len(fp.shingles) == SHINGLE_PERM:
-        for band in range(LSH_BANDS):
-            chunk = fp.shingles[band * LSH_ROWS:(band + 1) * LSH_ROWS].tobytes()
-            keys.append(f"lsh:b{band}:{hashlib.blake2b(chunk, digest_size=6).hexdigest()}")
     if fp.sentences:  # the lead and the close: where a copy's edits are least likely
         ends = fp.sentences[:3] + fp.sentences[-3:]
         keys += [f"sent:{h}" for h in dict.fromkeys(ends)][:SENTENCE_KEYS]
@@ -398,7 +386,6 @@ def index_keys(fp: Fingerprint) -> list[str]:
         keys += [f"pyn:{k}" for k in spelled if k and fpr.reads_as_pinyin(k)][:PINYIN_NAME_KEYS]
     numbers = [n for n in fp.numbers if fpr.specificity(n) >= 2 or len(n) >= 4][:KEY_NUMBERS]
     entities = [_key_part(e) for e in fp.entities]
-    names = [_key_part(n) for n in _key_names(fp)]
     for entity in entities:
         keys += [f"ent+num:{entity}:{n}" for n in numbers]
         keys += [f"ent+date:{entity}:{d}" for d in fp.dates[:3]]
@@ -407,13 +394,6 @@ def index_keys(fp: Fingerprint) -> list[str]:
     specific = [n for n in fp.numbers if fpr.specificity(n) >= 3][:NUMBER_KEYS]
     rough = [c for n in specific for c in fpr.coarser(n) if fpr.specificity(c) >= 3]
     keys += [f"num:{n}" for n in dict.fromkeys(specific + rough)]
-    for a, b in itertools.combinations(sorted(numbers[:5]), 2):
-        keys.append(f"num+num:{a}:{b}")
-    for name in names[:3]:
-        keys += [f"name+num:{name}:{n}" for n in numbers[:3]]
-        keys += [f"name+date:{name}:{d}" for d in fp.dates[:2]]
-    for a, b in itertools.combinations(sorted(names), 2):
-        keys.append(f"names:{a}+{b}")
     return list(dict.fromkeys(keys))
 
 
@@ -421,10 +401,8 @@ def key_weights() -> dict[str, int]:
     """How many (newest, within the window) articles the store should return per key, by
     key prefix. Near-duplicate keys need few; an embedding band or a single name is
     shared by more unrelated articles than a combined key, so it brings fewer."""
-    return {"hash": 5, "lsh": 10, "sent": 10, "emb": 4, "name": 8, "pyn": 2, "num": 2,
-            "ent+num": CANDIDATES_PER_KEY, "ent+date": CANDIDATES_PER_KEY,
-            "num+num": CANDIDATES_PER_KEY, "name+num": CANDIDATES_PER_KEY,
-            "name+date": CANDIDATES_PER_KEY, "names": CANDIDATES_PER_KEY}
+    return {"hash": 5, "sent": 10, "emb": 4, "name": 8, "pyn": 2, "num": 2,
+            "ent+num": CANDIDATES_PER_KEY, "ent+date": CANDIDATES_PER_KEY}
 
 
 # ---------------------------------------------------------------------------- decisions

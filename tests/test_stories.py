@@ -371,9 +371,9 @@ def test_keys_are_selective(by_id: dict[str, ev.Item]) -> None:
     keys = index_keys(fingerprint(_item_article(by_id["seed-003"])))
     assert "ent:Xiaomi" not in keys and not any(k.startswith("ent:") for k in keys)
     assert any(k.startswith("ent+num:Xiaomi:") for k in keys)
-    assert any(k.startswith("lsh:") for k in keys) and any(k.startswith("sent:") for k in keys)
+    assert any(k.startswith("hash:") for k in keys) and any(k.startswith("sent:") for k in keys)
     assert any(k.startswith("emb:") for k in keys) and "name:yizhuang" in keys
-    assert len(keys) <= 110
+    assert len(keys) <= 70
     assert {k.split(":", 1)[0] for k in keys} <= set(key_weights())
 
 
