@@ -105,7 +105,7 @@ def read_smaps(pid: int) -> dict[str, dict[str, int]] | None:
     return out
 
 
-def _role(cmdline: list[str]) -> str:
+def role(cmdline: list[str]) -> str:
     joined = " ".join(cmdline)
     if "resource_tracker" in joined:
         return "resource tracker"
@@ -172,7 +172,7 @@ def sample_pass(config: Path, interval: float, env: dict[str, str],
         for p in tree:
             try:
                 if p.pid not in roles:
-                    roles[p.pid] = _role(p.cmdline())
+                    roles[p.pid] = role(p.cmdline())
                 threads = p.num_threads()
             except psutil.Error:
                 continue
