@@ -160,14 +160,42 @@ def measured_dict(m: Measured, **more: Any) -> dict[str, Any]:
 
 def run_tidings(config: Path, web: Any) -> dict[str, Any]:
     marks = web.marks()
+    breakdown = PeakBreakdown()
     m = run_measured(tidings_cmd("run", "--json", "--config", str(config)), cwd=ROOT,
-                     timeout=900, env=CLEAN_ENV, tree=True, poll=0.1)
+                     timeout=900, env=CLEAN_ENV, tree=True, poll=0.1, on_poll=breakdown)
     try:
         report = json.loads(m.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise RuntimeError(f"tidings run failed (exit {m.returncode}): "
                            f"{m.stderr[-2000:]}") from None
-    return measured_dict(m, report=report, served=web.stats(marks))
+    return measured_dict(m, report=report, served=web.stats(marks), breakdown=breakdown.peak)
+
+
+class PeakBreakdown:
+    """Every 4th poll, the PSS of each process of the tree by kind of memory
+    (`bench.memory_pass.read_smaps`); `peak` keeps the sample whose total was largest."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+        self.peak: dict[str, dict[str, float]] = {}
+        self._total = 0
+
+    def __call__(self, _so_far: Measured, pid: int) -> None:
+        from bench.memory_pass import KINDS, read_smaps, role
+        self.polls += 1
+        if self.polls % 4:
+            return
+        try:
+            import psutil
+            procs = psutil.Process(pid).children(recursive=True)
+            sample = {f"{role(p.cmdline())} {p.pid}": read_smaps(p.pid) for p in procs}
+        except Exception:  # noqa: BLE001 - psutil may be missing, a process may exit
+            return
+        total = sum(k[kind]["pss"] for k in sample.values() if k for kind in KINDS)
+        if total > self._total:
+            self._total = total
+            self.peak = {name: {kind: k[kind]["pss"] / 2**20 for kind in KINDS}
+                         for name, k in sample.items() if k}
 
 
 def sharded(cmd: list[str], procs: int) -> list[str]:
@@ -520,6 +548,7 @@ def report_section(quick: bool, info: dict[str, Any], n: int, truth: dict[str, s
          f"{'; '.join(sorted(set(last['daemon']['names']))) or 'none'}. Processes are sampled "
          "every 0.05 s; a worker lives for seconds."),
         "",
+        *memory_lines(results, n),
         *target_marks([
             (("CPU per article, tidings / raw trafilatura + langdetect (embedding on, "
              "translation off)"), figure(cpu_ratio, "×"), f"≤ {TARGET_CPU_RATIO}×",
@@ -623,6 +652,29 @@ def stage_lines(results: list[dict[str, Any]], n: int) -> list[str]:
          f"article; candidate fingerprints: {last['returned']:.1f} per article, "
          f"{last['decoded']:.2f} of them decoded from JSON (the rest from the store's cache); "
          f"{last['connects']} TCP connections for the whole pass."),
+        "",
+    ]
+
+
+def memory_lines(results: list[dict[str, Any]], n: int) -> list[str]:
+    """What each run's peak tree PSS was made of, process by process."""
+    from bench.memory_pass import KINDS
+    rows = []
+    for i, r in enumerate(results, 1):
+        for name, kinds in sorted(r["tidings"].get("breakdown", {}).items()):
+            rows.append([f"run {i}: {name.rsplit(' ', 1)[0]}",
+                         *(f"{kinds[k]:.0f}" for k in KINDS), f"{sum(kinds.values()):.0f}"])
+    if not rows:
+        return []
+    return [
+        (f"What the peak of the {n:,}-page pass is made of: each process's PSS (MB) at the "
+         "sample where the tree's was largest, by kind of mapping (`bench/memory_pass.py`: "
+         "heap = the main malloc arena, arenas = glibc's per-thread arenas, anon = other "
+         "anonymous memory — Python's object arenas, numpy, large blocks —, weights = the "
+         "embedding's mapped `.npy` files, db = the store's file mapped by SQLite, libs = "
+         "shared libraries). `python -m bench.memory_pass` shows the same over time."),
+        "",
+        table(["process", *KINDS, "total"], rows, "l" + "r" * (len(KINDS) + 1)),
         "",
     ]
 

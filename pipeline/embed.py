@@ -14,10 +14,11 @@ is one signal beside dates, numbers and names, never a verdict on its own.
 The model is loaded once per process, on first use (`shared()`). Its weights (79 MB once
 unpacked from the package's compressed `weights.npz`) are unpacked once into a cache of
 plain `.npy` files (`$XDG_CACHE_HOME/tidings`, else `~/.cache/tidings`) and read from
-there through mmap: loading takes milliseconds instead of ~0.4 s, only the pages an
-article touches are read, and every process that loads the model (the worker processes of
-a pass) shares one copy in memory. Where no cache can be written the weights are loaded
-into the process as the package does.
+there through mmap: loading takes milliseconds instead of ~0.4 s, and every process that
+loads the model (the worker processes of a pass) shares one copy in memory. The token
+table (65 MB of the 79) is not mapped but read row by row (`_Rows`): an article uses ~100
+of its 128,000 rows, and a mapped table ends up whole in each process's memory.
+Where no cache can be written the weights are loaded into the process as the package does.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import mmap
 import os
 import re
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -44,7 +45,7 @@ LEAD_CHARS = 400  # characters of the body after the headline (about two sentenc
 MAX_CHARS = 2000  # bound on what `embed` reads of any one text: hostile input stays cheap
 MAX_TOKENS = 96  # SentencePiece pieces embedded per text: the cost is linear in them
 BLAS_THREADS = 1  # one article is small matrices: more threads burn CPU, gain nothing
-RANDOM_ACCESS_BYTES = 16 * 2**20  # an array this large is read row by row
+ROW_READ_BYTES = 16 * 2**20  # an array this large is read row by row, not mapped
 CACHE_FORMAT = 1  # of the unpacked weights' cache; a new value unpacks them again
 _RUNTIME = ("sp", "threads", "_threadpool")  # the backend's attributes that are not weights
 
@@ -92,7 +93,7 @@ class Embedder:
     def mapped(self) -> bool:
         """Whether the loaded weights are read through mmap (shared between processes)."""
         table = getattr(self._backend, "table", None)
-        return isinstance(table, np.memmap)
+        return isinstance(table, np.memmap | _Rows)
 
     @property
     def loaded(self) -> bool:
@@ -163,8 +164,7 @@ def _mapped(backend_class: type, cache: Path, tokenizer: Any, threads: int) -> A
         weights: dict[str, Any] = {}
         for name, entry in index.items():
             if "array" in entry:
-                weights[name] = _random_access(np.load(cache / entry["array"], mmap_mode="r",
-                                                       allow_pickle=False))
+                weights[name] = _rows_or_mapped(cache / entry["array"])
             elif "arrays" in entry:
                 weights[name] = [np.load(cache / f, mmap_mode="r", allow_pickle=False)
                                  for f in entry["arrays"]]
@@ -178,17 +178,43 @@ def _mapped(backend_class: type, cache: Path, tokenizer: Any, threads: int) -> A
     return backend
 
 
-def _random_access(array: Any) -> Any:
-    """The token table (65 MB) is read a row here and there: tell the kernel not to read
-    ahead around each row, so memory holds the rows articles use, not the whole file."""
-    mapping = getattr(array, "_mmap", None)
-    if array.nbytes > RANDOM_ACCESS_BYTES and mapping is not None \
-            and hasattr(mmap, "MADV_RANDOM"):
-        try:
-            mapping.madvise(mmap.MADV_RANDOM)
-        except OSError:
-            pass
+def _rows_or_mapped(path: Path) -> Any:
+    """The array of a `.npy` file, mapped; the token table (65 MB) read row by row."""
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    if array.nbytes > ROW_READ_BYTES and array.ndim == 2 and array.flags.c_contiguous:
+        return _Rows(path, array)
     return array
+
+
+class _Rows:
+    """A large table of a `.npy` file whose rows are read (`os.pread`) when indexed by an
+    array of row numbers, the way the package's backend reads its token table.
+
+    Not mapped: each page of a mapping, once read, stays in the process's memory until it
+    is unmapped, and the kernel maps 64 KB around each page read (fault-around), so a
+    mapped table was resident whole (65 MB in each worker's PSS) after ~100 articles, of
+    which each uses ~100 rows of 512 bytes. Rows read stay in the OS page cache, shared."""
+
+    def __init__(self, path: Path, array: np.memmap) -> None:
+        self.shape: tuple[int, ...] = array.shape
+        self.dtype = array.dtype
+        self._start = int(array.offset)
+        self._row = int(array.strides[0])
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        weakref.finalize(self, os.close, self._fd)
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        wanted = np.asarray(rows, dtype=np.int64)
+        unique, where = np.unique(wanted, return_inverse=True)
+        if unique.size and (unique[0] < 0 or unique[-1] >= self.shape[0]):
+            raise IndexError(f"row out of range of a table of {self.shape[0]}")
+        data = b"".join(os.pread(self._fd, self._row, self._start + int(i) * self._row)
+                        for i in unique.tolist())
+        if len(data) != unique.size * self._row:
+            raise OSError("the weights file is shorter than its header says")
+        table = np.frombuffer(data, dtype=self.dtype).reshape(unique.size, *self.shape[1:])
+        out: np.ndarray = table[where.reshape(wanted.shape)]
+        return out
 
 
 def _threadpool_limit() -> Any:

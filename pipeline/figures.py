@@ -18,12 +18,15 @@ and small counts are kept apart or dropped: they match everything.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import itertools
+import json
 import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 # Languages that write 1.234,5 (thousands ".", decimal ","); the rest write 1,234.5.
 COMMA_DECIMAL = frozenset({"it", "de", "fr", "es", "pt", "nl", "ru", "pl", "tr", "sv", "da"})
@@ -201,6 +204,22 @@ PINYIN_MIN_LETTERS = 5  # a Latin name shorter than this is too likely to match 
 _HANZI_RUN = re.compile(r"[\u4e00-\u9fff]+")
 
 
+@functools.cache
+def _pinyin_table() -> dict[int, str]:
+    """pypinyin's readings of each character (code point → "yī,yì"), read from the
+    package's JSON file: importing `pypinyin.pinyin_dict` runs the package's `__init__`,
+    which also builds its phrase dictionary and segmenter (~40 MB this module never uses)."""
+    spec = importlib.util.find_spec("pypinyin")  # a top-level package: found, not run
+    if spec is not None and spec.origin is not None:
+        try:
+            raw = json.loads(Path(spec.origin).with_name("pinyin_dict.json").read_text("utf-8"))
+            return {int(k): str(v) for k, v in raw.items()}
+        except (OSError, ValueError, AttributeError):
+            pass  # another layout of the package: import it as it says
+    from pypinyin.pinyin_dict import pinyin_dict
+    return dict(pinyin_dict)
+
+
 _READINGS: dict[str, tuple[str, ...]] = {}
 READINGS_PER_CHAR = 2  # 重庆 is chongqing, not zhongqing: the first two readings count
 
@@ -209,10 +228,8 @@ def _readings(char: str) -> tuple[str, ...]:
     """A character's toneless pinyin readings, most common first (亦 → ("yi",))."""
     found = _READINGS.get(char)
     if found is None:
-        from pypinyin.pinyin_dict import pinyin_dict  # a plain table, ~0.2 s to import
-
         plain = (unicodedata.normalize("NFD", r).encode("ascii", "ignore").decode()
-                 for r in pinyin_dict.get(ord(char), "").split(","))
+                 for r in _pinyin_table().get(ord(char), "").split(","))
         found = tuple(dict.fromkeys(r for r in plain if r.isalpha()))[:READINGS_PER_CHAR]
         _READINGS[char] = found
     return found
@@ -249,10 +266,8 @@ def reads_as_pinyin(letters: str) -> bool:
     "leijun", "yizhuang" do; "szeged", "hungary", "teixeira" do not."""
     global _SYLLABLES
     if _SYLLABLES is None:
-        from pypinyin.pinyin_dict import pinyin_dict
-
         _SYLLABLES = frozenset(
-            plain for readings in pinyin_dict.values() for r in readings.split(",")
+            plain for readings in _pinyin_table().values() for r in readings.split(",")
             if (plain := unicodedata.normalize("NFD", r).encode("ascii", "ignore").decode())
             .isalpha())
     if not letters.isascii() or len(letters) > 24:

@@ -20,6 +20,7 @@ retired after `MAX_LINK_ATTEMPTS`), never the end of the pass. A stop request
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # numpy, trafilatura and the embedding load on the first page
 log = logging.getLogger("tidings.runner")
 MAX_LINK_ATTEMPTS = 5
 POOL_AFTER_PAGES = 100  # a worker costs ~1.1 s CPU to start: only for passes bigger than this
+SIZE_WAIT = 5.0  # seconds a page waits, at most, for the pass's size to be known
 
 
 Pool = WorkerPool[Page, Prepared | ExtractError]
@@ -79,6 +81,9 @@ class Pass:
         self._pool: Pool | None = None
         self._pool_source, self._own_pool = pool, False  # a pool given is kept, not closed
         self._pages = self._announced = 0  # pages prepared; article links waiting this pass
+        self._announcing = len(sources)  # sources that have not yet said how many links wait
+        self._sized = asyncio.Event()  # all have, or enough to start a pool
+        self._sized_by: float | None = None  # when a page stops waiting for that
         self._translation: TranslationStage | None = None  # when a package is installed
         self._failed: list[tuple[SourceConfig, Exception]] = []
         self._on_store = StoreCalls(store)
@@ -141,11 +146,16 @@ class Pass:
             pending = await self._on_store(self.store.pending_links, name,
                                            limit=fetch.max_articles,
                                            max_attempts=MAX_LINK_ATTEMPTS)
+            self._announced += len(pending)
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of a source is that source's
             self._failed.append((source, exc))
             return
+        finally:
+            self._announcing -= 1
+            if not self._announcing or self._announced > POOL_AFTER_PAGES:
+                self._sized.set()
         if dropped:
             self._error(name, source.url, f"{dropped} links not kept: {fetch.max_pending} "
                         "already wait (fetch.max_pending)")
@@ -154,7 +164,6 @@ class Pass:
             self._error(name, url, error)
         if self.progress:
             self.progress.add_total(len(pending))
-        self._announced += len(pending)
         new_here = 0  # sources run concurrently: the report's total is not this source's
         for n, link in enumerate(pending):
             if self.stop.is_set():
@@ -204,7 +213,15 @@ class Pass:
 
     async def _prepare(self, page: Page) -> Prepared | ExtractError:
         """The pure stages: in worker processes when the pass is big enough to pay for
-        them (the daemon's, kept for its life, or its own), else on the store thread."""
+        them (the daemon's, kept for its life, or its own), else on the store thread.
+        Which, is decided once every source has said how many links wait (or enough do),
+        not by which page comes first: a page prepared here loads the models into this
+        process too (~150 MB), for nothing once the pool starts."""
+        if not self._sized.is_set():
+            loop = asyncio.get_running_loop()
+            self._sized_by = self._sized_by or loop.time() + SIZE_WAIT
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sized.wait(), self._sized_by - loop.time())
         self._pages += 1
         if self._pool is None and max(self._pages, self._announced) > POOL_AFTER_PAGES:
             given = self._pool_source
