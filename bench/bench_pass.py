@@ -181,7 +181,7 @@ class PeakBreakdown:
         self._total = 0
 
     def __call__(self, _so_far: Measured, pid: int) -> None:
-        from bench.memory_pass import KINDS, read_smaps, role
+        from bench.smaps import KINDS, read_smaps, role
         self.polls += 1
         if self.polls % 4:
             return
@@ -658,7 +658,7 @@ def stage_lines(results: list[dict[str, Any]], n: int) -> list[str]:
 
 def memory_lines(results: list[dict[str, Any]], n: int) -> list[str]:
     """What each run's peak tree PSS was made of, process by process."""
-    from bench.memory_pass import KINDS
+    from bench.smaps import KINDS
     rows = []
     for i, r in enumerate(results, 1):
         for name, kinds in sorted(r["tidings"].get("breakdown", {}).items()):
