@@ -25,8 +25,8 @@ How an article is compared (details and the evaluation behind the numbers: docs/
   stories that also link each other merges them (`Placement.merge`).
 
 The index keys are selective by construction (bands of the embedding's sign bits, a
-distinctive name, a Chinese headline's pinyin, a number *with* an entity, two numbers
-together, a sentence hash, an LSH band), so the store can cap the articles it returns per
+distinctive name, a Chinese headline's pinyin, a specific number, a number or a date *with*
+an entity, a sentence hash), so the store can cap the articles it returns per
 key (`key_weights`) and the cost of placing one article stays flat as it grows.
 """
 
