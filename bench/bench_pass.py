@@ -173,7 +173,7 @@ def run_tidings(config: Path, web: Any) -> dict[str, Any]:
 
 class PeakBreakdown:
     """Every 4th poll, the PSS of each process of the tree by kind of memory
-    (`bench.memory_pass.read_smaps`); `peak` keeps the sample whose total was largest."""
+    (`bench.smaps.read_smaps`); `peak` keeps the sample whose total was largest."""
 
     def __init__(self) -> None:
         self.polls = 0

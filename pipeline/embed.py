@@ -91,7 +91,8 @@ class Embedder:
 
     @property
     def mapped(self) -> bool:
-        """Whether the loaded weights are read through mmap (shared between processes)."""
+        """Whether the loaded weights are read from the cache's files (mapped, or row by
+        row), so processes share them through the OS page cache."""
         table = getattr(self._backend, "table", None)
         return isinstance(table, np.memmap | _Rows)
 

@@ -40,10 +40,10 @@ import math
 import re
 import unicodedata
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -476,47 +476,47 @@ def _translated(fp: Fingerprint) -> bool:
     return bool(fp.lang and fp.text_lang) and fp.lang != fp.text_lang
 
 
-@dataclass(slots=True)
-class _Bulk:
-    """What `compare` computes with numpy for one pair, computed for all of an article's
-    candidates at once (one matrix product instead of a hundred small calls): the
-    embedding cosine and the MinHash agreements of shingles and of content words. A
-    value is None where a candidate's arrays differ in shape from the article's (an
-    older fingerprint): `compare` then computes it alone, as before."""
+class _Known(NamedTuple):
+    """What `compare` would compute with numpy for one pair, computed for all of an
+    article's candidates at once (`_known`: one matrix product instead of a hundred small
+    calls): the embedding cosine and the MinHash agreements of shingles and of content
+    words. None where a candidate's array differs in shape from the article's (an older
+    fingerprint): `compare` then computes it alone, as it always did."""
 
-    cosine: list[float | None]
-    shingles: list[float | None]
-    words: list[float | None]
-
-    @classmethod
-    def of(cls, fp: Fingerprint, others: Sequence[Fingerprint]) -> _Bulk:
-        return cls(_bulk_cosines(fp.vector, [o.vector for o in others]),
-                   _bulk_jaccards(fp.shingles, [o.shingles for o in others]),
-                   _bulk_jaccards(fp.words, [o.words for o in others]))
+    cosine: float | None = None
+    shingles: float | None = None
+    words: float | None = None
 
 
-def _bulk_cosines(vector: np.ndarray, others: list[np.ndarray]) -> list[float | None]:
-    out: list[float | None] = [None] * len(others)
-    rows = [i for i, o in enumerate(others) if o.shape == (embed.DIM,)]
-    if vector.shape != (embed.DIM,) or not rows:
-        return [0.0] * len(others) if vector.shape != (embed.DIM,) else out
-    matrix = np.stack([others[i] for i in rows])
-    dots = matrix @ vector
-    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix) * float(np.dot(vector, vector)))
-    values = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
-    for i, value in zip(rows, values.tolist(), strict=True):
-        out[i] = value
-    return out
+_UNKNOWN = _Known()
 
 
-def _bulk_jaccards(signature: np.ndarray, others: list[np.ndarray]) -> list[float | None]:
-    out: list[float | None] = [None] * len(others)
-    rows = [i for i, o in enumerate(others) if len(o) == len(signature)]
-    if len(signature) == 0 or not rows:
+def _known(fp: Fingerprint, others: Sequence[Fingerprint]) -> list[_Known]:
+    def cosines(matrix: np.ndarray) -> np.ndarray:
+        dots = matrix @ fp.vector
+        norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix) * float(fp.vector @ fp.vector))
+        out: np.ndarray = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
         return out
-    agree = np.count_nonzero(np.stack([others[i] for i in rows]) == signature, axis=1)
-    for i, value in zip(rows, (agree / len(signature)).tolist(), strict=True):
-        out[i] = value
+
+    def agreement(signature: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda matrix: np.count_nonzero(matrix == signature, axis=1) / len(signature)
+
+    columns = (_rowwise([o.vector for o in others], fp.vector, cosines),
+               _rowwise([o.shingles for o in others], fp.shingles, agreement(fp.shingles)),
+               _rowwise([o.words for o in others], fp.words, agreement(fp.words)))
+    return [_Known(*row) for row in zip(*columns, strict=True)]
+
+
+def _rowwise(arrays: list[np.ndarray], like: np.ndarray,
+             measure: Callable[[np.ndarray], np.ndarray]) -> list[float | None]:
+    """`measure` of the arrays shaped like `like`, stacked into one matrix; None for the
+    others, and for all when `like` is empty."""
+    out: list[float | None] = [None] * len(arrays)
+    rows = [i for i, a in enumerate(arrays) if a.shape == like.shape] if like.size else []
+    if rows:
+        values = measure(np.stack([arrays[i] for i in rows])).tolist()
+        for i, value in zip(rows, values, strict=True):
+            out[i] = value
     return out
 
 
@@ -545,23 +545,19 @@ def _near_duplicate(a: Fingerprint, b: Fingerprint, shingled: float | None = Non
 
 
 def compare(a: Fingerprint, b: Fingerprint, *, window_days: float,
-            bulk: tuple[_Bulk, int] | None = None) -> PairScore:
-    """Score a pair of fingerprints (symmetric). `bulk` (the candidates' precomputed
-    values and b's index among them) saves the numpy calls; the result is the same."""
-    cosine = shingled = worded = None
-    if bulk is not None:
-        values, i = bulk
-        cosine, shingled, worded = values.cosine[i], values.shingles[i], values.words[i]
-    p = _near_duplicate(a, b, shingled)
+            known: _Known = _UNKNOWN) -> PairScore:
+    """Score a pair of fingerprints (symmetric). What is `known` already (computed for
+    all candidates at once) is not computed again; the result is the same."""
+    p = _near_duplicate(a, b, known.shingles)
     ta, tb = _seen(a), _seen(b)
     if ta and tb:
         p.days_apart = abs((ta - tb).total_seconds()) / 86400
         p.in_window = p.days_apart <= window_days
     # Same-story evidence.
-    p.cosine = embed.cosine(a.vector, b.vector) if cosine is None else cosine
+    p.cosine = embed.cosine(a.vector, b.vector) if known.cosine is None else known.cosine
     same_language = bool(a.text_lang) and a.text_lang == b.text_lang
     if same_language:
-        p.text = _jaccard(a.words, b.words) if worded is None else worded
+        p.text = _jaccard(a.words, b.words) if known.words is None else known.words
     b_numbers, b_dates = set(b.numbers), set(b.dates)
     p.numbers = [n for n in a.numbers if n in b_numbers]
     # One outlet rounds harder than the other (38% / 38.25%, quasi 290 mila / 289,000):
@@ -694,13 +690,13 @@ def place(article: Article, fp: Fingerprint, candidates: list[Candidate],
     best_dup: tuple[float, Candidate, PairScore] | None = None
     links: dict[int, list[tuple[float, Candidate, PairScore]]] = {}
     compared = candidates[:MAX_CANDIDATES]
-    bulk = _Bulk.of(fp, [cand.fingerprint for cand in compared])
-    full = _worth_comparing(compared, bulk)
+    known = _known(fp, [cand.fingerprint for cand in compared])
+    full = _worth_comparing(compared, known)
     for i, cand in enumerate(compared):
-        if i not in full and _near_duplicate(fp, cand.fingerprint, bulk.shingles[i]
+        if i not in full and _near_duplicate(fp, cand.fingerprint, known[i].shingles
                                              ).duplicate < config.near_duplicate:
             continue
-        pair = compare(fp, cand.fingerprint, window_days=config.window_days, bulk=(bulk, i))
+        pair = compare(fp, cand.fingerprint, window_days=config.window_days, known=known[i])
         if pair.duplicate >= config.near_duplicate and (
                 best_dup is None or pair.duplicate > best_dup[0]):
             best_dup = (pair.duplicate, cand, pair)
@@ -750,7 +746,7 @@ def place(article: Article, fp: Fingerprint, candidates: list[Candidate],
                      merge=ids[1:])
 
 
-def _worth_comparing(candidates: list[Candidate], bulk: _Bulk) -> set[int]:
+def _worth_comparing(candidates: list[Candidate], known: list[_Known]) -> set[int]:
     """Which candidates are compared in full: those of no story, and of each story the
     `STORY_COMPARED` members most alike the article by embedding and words. A story's
     score is the mean of its best `STORY_LINKS` links, which the less alike members of a
@@ -761,12 +757,10 @@ def _worth_comparing(candidates: list[Candidate], bulk: _Bulk) -> set[int]:
         if cand.story_id is None:
             keep.add(i)
             continue
-        alike = (bulk.cosine[i] or 0.0) + (bulk.words[i] or 0.0)
+        alike = (known[i].cosine or 0.0) + (known[i].words or 0.0)
         members.setdefault(cand.story_id, []).append((-alike, cand.article_id, i))
     for found in members.values():
-        if len(found) > STORY_COMPARED:
-            found.sort()
-        keep.update(i for _, _, i in found[:STORY_COMPARED])
+        keep.update(i for _, _, i in sorted(found)[:STORY_COMPARED])
     return keep
 
 
