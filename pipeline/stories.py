@@ -35,7 +35,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import itertools
 import math
 import re
 import unicodedata
@@ -726,12 +725,20 @@ def place(article: Article, fp: Fingerprint, candidates: list[Candidate],
     for other in ranked[1:]:
         if other.logit < threshold:
             break
-        cross = _cross_logit(chosen, other, config)
-        if cross is not None and cross >= threshold + MERGE_MARGIN:
-            merged_ids.append(other.story_id)
-            merged.append({"story": other.story_id, "score": round(_sigmoid(other.logit), 3),
-                           "article": other.links[0][1].article_id,
-                           "between_stories": round(_sigmoid(cross), 3)})
+        rows = _member_logits(chosen, other, config)
+        if not rows:
+            continue
+        cross = sum(map(sum, rows)) / sum(map(len, rows))  # the members' mean link
+        link = {"story": other.story_id, "score": round(_sigmoid(other.logit), 3),
+                "article": other.links[0][1].article_id,
+                "between_stories": round(_sigmoid(cross), 3)}
+        if cross < threshold + MERGE_MARGIN:
+            last = _as_if_last(other, rows)
+            if last < threshold + MERGE_MARGIN:
+                continue
+            link["as_if_last"] = round(_sigmoid(last), 3)
+        merged_ids.append(other.story_id)
+        merged.append(link)
     if len(ranked) > 1 and ranked[1].story_id not in merged_ids:
         evidence["runner_up"] = {"story": ranked[1].story_id,
                                  "score": round(_sigmoid(ranked[1].logit), 3)}
@@ -764,16 +771,32 @@ def _worth_comparing(candidates: list[Candidate], known: list[_Known]) -> set[in
     return keep
 
 
-def _cross_logit(a: _Story, b: _Story, config: StoriesConfig) -> float | None:
-    """How the two stories' members (those the article linked best) link each other: the
-    mean log-odds, or None when any pair is outside the window."""
-    values = []
-    for (_, ca, _), (_, cb, _) in itertools.product(a.links[:MERGE_PAIRS], b.links[:MERGE_PAIRS]):
-        pair = compare(ca.fingerprint, cb.fingerprint, window_days=config.window_days)
-        if not pair.in_window:
-            return None
-        values.append(pair.logit)
-    return sum(values) / len(values) if values else None
+def _member_logits(chosen: _Story, other: _Story, config: StoriesConfig
+                   ) -> list[list[float]] | None:
+    """For each of `other`'s best-linked members, its log-odds with each of `chosen`'s;
+    None when any pair is outside the window (such stories never merge)."""
+    rows = []
+    for _, cm, _ in other.links[:MERGE_PAIRS]:
+        row = []
+        for _, cc, _ in chosen.links[:MERGE_PAIRS]:
+            pair = compare(cm.fingerprint, cc.fingerprint, window_days=config.window_days)
+            if not pair.in_window:
+                return None
+            row.append(pair.logit)
+        rows.append(row)
+    return rows
+
+
+def _as_if_last(other: _Story, rows: list[list[float]]) -> float:
+    """The lowest, over `other`'s best-linked members, of the score each would give the
+    chosen story (its best-linked members and the article being placed) had it arrived
+    last: which story an article ends in should not depend on whether it came before or
+    after the article that ties it to the others."""
+    scores = []
+    for (link, _, _), row in zip(other.links, rows, strict=False):
+        best = sorted([link, *row], reverse=True)[:STORY_LINKS]
+        scores.append(sum(best) / len(best))
+    return min(scores)
 
 
 def _new_story_evidence(ranked: list[_Story], n: int, config: StoriesConfig) -> dict[str, Any]:

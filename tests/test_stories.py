@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from pipeline.config import StoriesConfig
 from pipeline.models import Article
 from pipeline.store import Store
 from pipeline.stories import (
+    MERGE_MARGIN,
     Candidate,
     Fingerprint,
     Placement,
@@ -424,6 +426,27 @@ def test_an_article_bridging_two_halves_merges_them(by_id: dict[str, ev.Item]) -
     assert placement.evidence["merged"] == [5]
     links = placement.evidence["merge_links"]
     assert len(links) == 1 and links[0]["between_stories"] >= CONFIG.join
+
+
+def test_an_article_that_came_too_early_ends_where_it_would_have_gone_last(
+        by_id: dict[str, ev.Item]) -> None:
+    """The Yizhuang analysis arrived before the report that ties it to the factory story,
+    so it began a story of its own. When that report comes, the analysis's story is folded
+    into the factory story, as it would have joined it arriving last, though the two
+    stories' members link each other too weakly to merge on their own."""
+    story = [_cand(1, _item_article(by_id["seed-004"]), story_id=3),
+             _cand(2, _item_article(by_id["yz-it-1"]), story_id=3),
+             _cand(3, _item_article(by_id["yz-en-dup"]), story_id=3)]
+    early = _cand(4, _item_article(by_id["yz-en-analysis"]), story_id=5)
+    bridge = _item_article(by_id["yz-en-1"])
+    placement = _place(bridge, [*story, early])
+    assert placement.story_id == 3 and placement.merge == [5]
+    (link,) = placement.evidence["merge_links"]
+    bar = 1 / (1 + math.exp(-math.log(CONFIG.join / (1 - CONFIG.join)) - MERGE_MARGIN))
+    assert link["between_stories"] < bar <= link["as_if_last"]
+    # Arriving last, the analysis joins the factory story directly.
+    last = _place(_item_article(by_id["yz-en-analysis"]), [*story, _cand(5, bridge, story_id=3)])
+    assert last.story_id == 3
 
 
 def test_unrelated_stories_are_not_merged(by_id: dict[str, ev.Item]) -> None:
