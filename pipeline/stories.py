@@ -519,6 +519,17 @@ def _rowwise(arrays: list[np.ndarray], like: np.ndarray,
     return out
 
 
+def _may_repeat(a: Fingerprint, b: Fingerprint, shingled: float | None,
+                a_sentences: frozenset[str], threshold: float) -> bool:
+    """Whether the pair can reach `threshold` in `_near_duplicate` (the same hash, the
+    shingles' agreement, or enough shared sentences): its cheap tests alone, for the
+    hundred candidates an article is only checked against as a possible original."""
+    if a.content_hash and a.content_hash == b.content_hash:
+        return True
+    jaccard = _jaccard(a.shingles, b.shingles) if shingled is None else shingled
+    return jaccard >= threshold or len(a_sentences.intersection(b.sentences)) >= MIN_DUP_SENTENCES
+
+
 def _near_duplicate(a: Fingerprint, b: Fingerprint, shingled: float | None = None
                     ) -> PairScore:
     """The pair's near-duplicate measures (the start of `compare`)."""
@@ -691,9 +702,13 @@ def place(article: Article, fp: Fingerprint, candidates: list[Candidate],
     compared = candidates[:MAX_CANDIDATES]
     known = _known(fp, [cand.fingerprint for cand in compared])
     full = _worth_comparing(compared, known)
+    sentences = frozenset(fp.sentences)
     for i, cand in enumerate(compared):
-        if i not in full and _near_duplicate(fp, cand.fingerprint, known[i].shingles
-                                             ).duplicate < config.near_duplicate:
+        if i not in full and not (
+                _may_repeat(fp, cand.fingerprint, known[i].shingles, sentences,
+                            config.near_duplicate)
+                and _near_duplicate(fp, cand.fingerprint, known[i].shingles
+                                    ).duplicate >= config.near_duplicate):
             continue
         pair = compare(fp, cand.fingerprint, window_days=config.window_days, known=known[i])
         if pair.duplicate >= config.near_duplicate and (
