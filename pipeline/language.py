@@ -33,7 +33,7 @@ from .models import Article
 
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
-_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_LETTERS = re.compile(r"[^\W\d_]+")  # runs of letters (counted by length: fewer objects)
 _SAMPLE_CHARS = 1000
 _SHORT_LETTERS = 40  # below this many letters a text is a headline, not prose
 _FIRST_TRIALS = 2  # langdetect's random trials run first; all of them only when these …
@@ -45,22 +45,22 @@ _lock = threading.Lock()
 def detect(text: str) -> tuple[str, float]:
     """(language code, confidence 0..1); ("und", 0.0) when there is nothing to judge."""
     sample = text[:_SAMPLE_CHARS]
-    letters = _LETTER.findall(sample)
+    letters = sum(map(len, _LETTERS.findall(sample)))
     han = len(HAN.findall(sample))
     kana = len(_KANA.findall(sample))
     hangul = len(_HANGUL.findall(sample))
-    if len(letters) < 3 and not (han >= 2 and not kana and not hangul):
+    if letters < 3 and not (han >= 2 and not kana and not hangul):
         return "und", 0.0  # too little to judge (but "北汽" is Chinese: two Han, no kana)
-    if kana > 0.05 * len(letters):
-        return "ja", round(min(1.0, (kana + han) / len(letters)), 3)
-    if hangul > 0.3 * len(letters):
-        return "ko", round(hangul / len(letters), 3)
-    short = len(letters) < _SHORT_LETTERS
-    if han > 0.3 * len(letters) or (short and han >= 2 and han >= 0.15 * len(letters)
+    if kana > 0.05 * letters:
+        return "ja", round(min(1.0, (kana + han) / letters), 3)
+    if hangul > 0.3 * letters:
+        return "ko", round(hangul / letters, 3)
+    short = letters < _SHORT_LETTERS
+    if han > 0.3 * letters or (short and han >= 2 and han >= 0.15 * letters
                                      and not kana and not hangul):
         # A short headline such as "Xiaomi SU7 小米" is Chinese; langdetect would guess
         # from the Latin letters alone (it said Estonian).
-        return "zh", round(min(1.0, max(han / len(letters), 0.5)), 3)
+        return "zh", round(min(1.0, max(han / letters, 0.5)), 3)
     try:
         lang, prob = _langdetect(sample)
     except LookupError:
