@@ -196,27 +196,37 @@ def _trials(grams: list[str], model: _Model, trials: int) -> list[tuple[str, flo
     """`Detector._detect_block` after the n-grams: `trials` random walks over them from one
     seeded generator (the same draws in the same order), each step multiplying every
     language's probability by the n-gram's, normalised every five steps until one language
-    has 0.99999; the walks' average, best first. The five steps between two checks are
-    drawn together and multiplied as numpy rows, one after the other (the same products,
-    rounded the same way); the sum is Python's, as langdetect's."""
+    has 0.99999; the walks' average, best first. The steps between two checks are drawn
+    together and multiplied as numpy rows, first to last (the same products, rounded the
+    same way); the sum is Python's, as langdetect's, and the largest share is the largest
+    product divided by it (division rounds monotonically: the same number)."""
     import numpy as np
 
     rng = random.Random(_SEED)
     choice = rng.choice
     n = len(model.langs)
     average = np.zeros(n)
-    for _ in range(trials):
-        prob = np.full(n, 1.0 / n)
-        weight = (_ALPHA + rng.gauss(0.0, 1.0) * _ALPHA_WIDTH) / _BASE_FREQ
-        step, block = 0, 1  # checked after step 0, then after every fifth
-        while True:
-            for factor in _ROWS.of([choice(grams) for _ in range(block)], model) + weight:
-                prob *= factor
-            prob /= sum(prob.tolist())
-            if prob.max() > _CONVERGED or step >= _MAX_STEPS:
-                break
-            step, block = step + 5, 5
-        average += prob / trials
+    rows = np.empty((6, n))  # the probabilities, then the factors of up to five steps
+    prob = np.empty(n)
+    with _lock:  # one walk at a time uses the shared rows
+        for _ in range(trials):
+            prob.fill(1.0 / n)
+            weight = (_ALPHA + rng.gauss(0.0, 1.0) * _ALPHA_WIDTH) / _BASE_FREQ
+            step, block = 0, 1  # checked after step 0, then after every fifth
+            while True:
+                ids = _ROWS.ids([choice(grams) for _ in range(block)], model)
+                factors = rows[1:block + 1]
+                np.take(_ROWS.matrix, ids, axis=0, out=factors)
+                factors += weight
+                rows[0] = prob
+                np.multiply.reduce(rows[:block + 1], axis=0, out=prob)
+                values = prob.tolist()
+                total = sum(values)
+                prob /= total
+                if max(values) / total > _CONVERGED or step >= _MAX_STEPS:
+                    break
+                step, block = step + 5, 5
+            average += prob / trials
     ranked = [(lang, p) for lang, p in zip(model.langs, average.tolist(), strict=True)
               if p > _SHOWN]
     ranked.sort(key=lambda lp: lp[1], reverse=True)
@@ -224,8 +234,9 @@ def _trials(grams: list[str], model: _Model, trials: int) -> list[tuple[str, flo
 
 
 class _Rows:
-    """The n-grams' probability rows last drawn, as one numpy matrix: a walk's steps
-    gather theirs in one index. Bounded (`KEPT` rows, 1.8 MB); emptied when full."""
+    """The probability rows of the n-grams last drawn, as one numpy matrix, so that a
+    walk's steps gather theirs in one call. Bounded (`KEPT` rows, 1.8 MB): emptied when
+    full. Used under `_lock`."""
 
     KEPT = 4096
 
@@ -233,21 +244,24 @@ class _Rows:
         self.index: dict[str, int] = {}
         self.matrix: Any = None
 
-    def of(self, drawn: list[str], model: _Model) -> Any:
+    def ids(self, drawn: list[str], model: _Model) -> list[int]:
+        index = self.index
+        try:
+            return [index[g] for g in drawn]
+        except KeyError:
+            pass
         import numpy as np
 
-        with _lock:
-            if self.matrix is None:
-                self.matrix = np.zeros((self.KEPT, len(model.langs)))
-            index = self.index
-            missing = [g for g in dict.fromkeys(drawn) if g not in index]
-            if len(index) + len(missing) > self.KEPT:
-                index.clear()
-                missing = list(dict.fromkeys(drawn))
-            for gram in missing:
-                index[gram] = len(index)
-                self.matrix[index[gram]] = model.probs[gram]
-            return self.matrix[[index[g] for g in drawn]]
+        if self.matrix is None:
+            self.matrix = np.zeros((self.KEPT, len(model.langs)))
+        missing = [g for g in dict.fromkeys(drawn) if g not in index]
+        if len(index) + len(missing) > self.KEPT:
+            index.clear()
+            missing = list(dict.fromkeys(drawn))
+        for gram in missing:
+            index[gram] = len(index)
+            self.matrix[index[gram]] = model.probs[gram]
+        return [index[g] for g in drawn]
 
 
 _ROWS = _Rows()
