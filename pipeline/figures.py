@@ -512,19 +512,19 @@ def names(text: str, lang: str = "en", *, limit: int = 40) -> list[str]:
     text = unicodedata.normalize("NFKC", text)
     latin_letters = sum(map(len, _ASCII_LETTERS.findall(text)))
     cjk = lang in {"zh", "ja", "ko"} or latin_letters < len(text) * 0.3
-    counts: dict[str, int] = {}
     lower_words = set() if cjk else set(_LOWER_WORD.findall(text))
-    # (start, end, folded) of each token that may be a name; None for one that is not
-    tokens: list[tuple[int, int, str, bool] | None] = []
+    # The tokens that may be names, (start, end, folded, sure). Those that cannot are left
+    # out: a run of names ends at any token between, as it ends at any gap (tokens are
+    # never adjacent, so a token between two means more than one character between them).
+    tokens: list[tuple[int, int, str, bool]] = []
     known: set[str] = set()
     for m in _LATIN_TOKEN.finditer(text):
-        token = m.group(0).rstrip(".")
+        token = m.group(0)
         if not cjk and token.islower():  # an ordinary word: never a name
-            tokens.append(None)
             continue
+        token = token.rstrip(".")
         folded = normalise_name(token)
         if len(folded) < 2 or folded in STOP_NAMES or folded.isdigit():
-            tokens.append(None)
             continue
         start = m.start()
         if cjk:
@@ -539,18 +539,14 @@ def names(text: str, lang: str = "en", *, limit: int = 40) -> list[str]:
                 text, max(0, start - 3), start))):
             known.add(folded)
             tokens.append((start, m.end(), folded, True))
-        else:
-            tokens.append((start, m.end(), folded, capital))  # a sentence opener: see below
+        elif capital:  # a sentence opener: a name if it is one elsewhere
+            tokens.append((start, m.end(), folded, False))
+    counts: dict[str, int] = {}
     run: list[str] = []
     last_end = -1
-    for item in tokens:
-        if item is None or not item[3] or (not cjk and item[2] not in known):
-            if len(run) > 1:
-                joined = " ".join(run)
-                counts[joined] = counts.get(joined, 0) + 1
-            run.clear()
-            continue
-        start, end, folded, _ = item
+    for start, end, folded, sure in tokens:
+        if not (sure or folded in known):
+            continue  # not a name; the next one is more than a character away
         if run and start - last_end > 1:
             if len(run) > 1:
                 joined = " ".join(run)
