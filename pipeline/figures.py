@@ -70,9 +70,10 @@ _DATE_PATTERNS = (
     re.compile(r"(?<!\d)(?P<y>(?:19|20)\d\d)[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?!\d)"),
     # 2021年11月27日, 11月27日, 11月27号
     re.compile(r"(?:(?P<y>(?:19|20)\d\d)\s?年\s?)?(?P<m>\d{1,2})\s?月\s?(?P<d>\d{1,2})\s?[日号]"),
-    # November 27, Nov. 27th, 2021 (the lookahead, true wherever the month word is, spares
-    # trying forty month words at every word: a third of the time, the same matches)
-    re.compile(r"\b(?=[a-z]{3,9}\.?\s+\d)(?P<mw>" + _MONTH_WORD + r")\.?\s+(?P<d>\d{1,2})"
+    # November 27, Nov. 27th, 2021 (the lookahead, true wherever a month word is, spares
+    # trying forty month words at every word: a quarter of the time, the same matches)
+    re.compile(r"\b(?=[" + "".join(sorted({w[0] for w in _MONTH_NUMBER})) + r"][a-z]{2,8}\.?\s+\d)"
+               r"(?P<mw>" + _MONTH_WORD + r")\.?\s+(?P<d>\d{1,2})"
                r"(?:st|nd|rd|th)?\b(?:,?\s+(?P<y>(?:19|20)\d\d)\b)?", re.IGNORECASE),
     # 27 November 2021, 27 novembre, 1° marzo
     re.compile(r"\b(?P<d>\d{1,2})(?:°|º|st|nd|rd|th)?\s+(?:of\s+)?(?P<mw>" + _MONTH_WORD
