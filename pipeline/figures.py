@@ -511,7 +511,7 @@ def names(text: str, lang: str = "en", *, limit: int = 40) -> list[str]:
     (BAIC, SU7), and is not a function word. Consecutive capitalised words also give the
     joined name ("lei jun")."""
     text = unicodedata.normalize("NFKC", text)
-    latin_letters = sum(map(len, _ASCII_LETTERS.findall(text)))
+    latin_letters = len(text.encode("ascii", "ignore").translate(None, _NOT_ASCII_LETTERS))
     cjk = lang in {"zh", "ja", "ko"} or latin_letters < len(text) * 0.3
     lower_words = set() if cjk else set(_LOWER_WORD.findall(text))
     # The tokens that may be names, (start, end, folded, sure). Those that cannot are left
@@ -563,7 +563,7 @@ def names(text: str, lang: str = "en", *, limit: int = 40) -> list[str]:
     return ranked[:limit]
 
 
-_ASCII_LETTERS = re.compile(r"[A-Za-z]+")
+_NOT_ASCII_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())  # deleted, counting
 _LOWER_WORD = re.compile(r"\b[a-z][a-z]+\b")
 _DIGIT = re.compile(r"[0-9]")
 
