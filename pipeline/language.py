@@ -39,7 +39,7 @@ _SHORT_LETTERS = 40  # below this many letters a text is a headline, not prose
 _FIRST_TRIALS = 2  # langdetect's random trials run first; all of them only when these …
 _SURE = 0.995  # … leave the best language below this probability (they disagree)
 _ALL_TRIALS = 7  # langdetect's `Detector.n_trial`
-_lock = threading.Lock()
+_lock = threading.RLock()  # the profiles' loading, and the tables below
 
 
 def detect(text: str) -> tuple[str, float]:
@@ -77,12 +77,13 @@ def _langdetect(sample: str) -> tuple[str, float]:
     theirs (the other five would move its confidence's last digits). Otherwise all 7 run,
     as `detect_langs` does."""
     model = _model()
-    grams = _ngrams(_prepared(sample), model.probs)
-    if not grams:
-        raise LookupError("no features in text")  # langdetect: "No features in text."
-    ranked = _trials(grams, model, _FIRST_TRIALS)
-    if not ranked or ranked[0][1] < _SURE:
-        ranked = _trials(grams, model, _ALL_TRIALS)
+    with _lock:  # the tables kept between calls (`_NORMAL`, `_WORD_GRAMS`, `_ROWS`) are shared
+        grams = _ngrams(_prepared(sample), model.probs)
+        if not grams:
+            raise LookupError("no features in text")  # langdetect: "No features in text."
+        ranked = _trials(grams, model, _FIRST_TRIALS)
+        if not ranked or ranked[0][1] < _SURE:
+            ranked = _trials(grams, model, _ALL_TRIALS)
     if not ranked:
         raise LookupError("no language")
     return ranked[0]
@@ -147,10 +148,11 @@ def _ngrams(text: str, known: dict[str, list[float]]) -> list[str]:
     from langdetect.utils.ngram import NGram
 
     new = [ch for ch in set(text) if ord(ch) not in _NORMAL]
+    if len(_NORMAL) + len(new) > 100_000:  # only text in every script there is gets here
+        _NORMAL.clear()
+        new = list(set(text))
     for ch in new:
         _NORMAL[ord(ch)] = NGram.normalize(ch)
-    if len(_NORMAL) > 100_000:  # only text in every script there is gets here
-        _NORMAL.clear()
     words = text.translate(_NORMAL).split(" ")
     out: list[str] = []
     last = len(words) - 1
@@ -209,25 +211,24 @@ def _trials(grams: list[str], model: _Model, trials: int) -> list[tuple[str, flo
     average = np.zeros(n)
     rows = np.empty((6, n))  # the probabilities, then the factors of up to five steps
     prob = np.empty(n)
-    with _lock:  # one walk at a time uses the shared rows
-        for _ in range(trials):
-            prob.fill(1.0 / n)
-            weight = (_ALPHA + rng.gauss(0.0, 1.0) * _ALPHA_WIDTH) / _BASE_FREQ
-            step, block = 0, 1  # checked after step 0, then after every fifth
-            while True:
-                ids = _ROWS.ids([choice(grams) for _ in range(block)], model)
-                factors = rows[1:block + 1]
-                np.take(_ROWS.matrix, ids, axis=0, out=factors)
-                factors += weight
-                rows[0] = prob
-                np.multiply.reduce(rows[:block + 1], axis=0, out=prob)
-                values = prob.tolist()
-                total = sum(values)
-                prob /= total
-                if max(values) / total > _CONVERGED or step >= _MAX_STEPS:
-                    break
-                step, block = step + 5, 5
-            average += prob / trials
+    for _ in range(trials):
+        prob.fill(1.0 / n)
+        weight = (_ALPHA + rng.gauss(0.0, 1.0) * _ALPHA_WIDTH) / _BASE_FREQ
+        step, block = 0, 1  # checked after step 0, then after every fifth
+        while True:
+            ids = _ROWS.ids([choice(grams) for _ in range(block)], model)
+            factors = rows[1:block + 1]
+            np.take(_ROWS.matrix, ids, axis=0, out=factors)
+            factors += weight
+            rows[0] = prob
+            np.multiply.reduce(rows[:block + 1], axis=0, out=prob)
+            values = prob.tolist()
+            total = sum(values)
+            prob /= total
+            if max(values) / total > _CONVERGED or step >= _MAX_STEPS:
+                break
+            step, block = step + 5, 5
+        average += prob / trials
     ranked = [(lang, p) for lang, p in zip(model.langs, average.tolist(), strict=True)
               if p > _SHOWN]
     ranked.sort(key=lambda lp: lp[1], reverse=True)
@@ -237,7 +238,7 @@ def _trials(grams: list[str], model: _Model, trials: int) -> list[tuple[str, flo
 class _Rows:
     """The probability rows of the n-grams last drawn, as one numpy matrix, so that a
     walk's steps gather theirs in one call. Bounded (`KEPT` rows, 1.8 MB): emptied when
-    full. Used under `_lock`."""
+    full."""
 
     KEPT = 4096
 

@@ -155,3 +155,18 @@ def test_same_answers_as_langdetects_own_detector() -> None:
             assert _ours(sample, trials) == _langdetect_itself(sample, trials), sample
             compared += 1
     assert compared >= 2 * (55 + 300)
+
+
+def test_same_answers_when_the_kept_tables_overflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The n-grams of words and the probability rows kept between texts are bounded and
+    emptied when full: a detection that empties them mid-way answers as langdetect does."""
+    monkeypatch.setattr(language._Rows, "KEPT", 8)
+    monkeypatch.setattr(language, "_ROWS", language._Rows())
+    monkeypatch.setattr(language, "_WORDS_KEPT", 5)
+    monkeypatch.setattr(language, "_WORD_GRAMS", {})
+    texts = _generated_texts()[:40] + [
+        "Xiaomi's first electric car, the SU7, goes on sale in Beijing below Tesla's price",
+        "Lo stabilimento di Pechino produrrà 150.000 veicoli l'anno, secondo l'azienda"]
+    for sample in texts:
+        for trials in (2, 7):
+            assert _ours(sample, trials) == _langdetect_itself(sample, trials), sample
