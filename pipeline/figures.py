@@ -255,12 +255,16 @@ def pinyin_grams(text: str, *, limit: int = PINYIN_CHARS,
         run = run[:left]
         left -= len(run)
         options = [_readings(ch)[:readings] for ch in run]
-        for n in (2, 3):
-            for i in range(len(run) - n + 1):
-                window = options[i:i + n]
-                if all(window):
-                    for combo in itertools.product(*window):
-                        grams["".join(combo)] = None
+        pairs = list(itertools.pairwise(options))
+        for one, two in pairs:  # all the pairs, then all the triples, each in text order
+            for a in one:
+                for b in two:
+                    grams[a + b] = None
+        for (one, two), three in zip(pairs, options[2:]):
+            for a in one:
+                for b in two:
+                    for c in three:
+                        grams[a + b + c] = None
         if left <= 0:
             break
     return list(grams)
