@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -138,7 +139,8 @@ def _prepared(sample: str) -> str:
 
 _NORMAL: dict[int, str] = {}  # code point → `NGram.normalize` of it (a str.translate table)
 _WORD_GRAMS: dict[str, tuple[str, ...]] = {}  # a word (+ " " when one follows) → its n-grams
-_WORDS_KEPT = 20_000  # bounds that memory (~3 MB); it is emptied when full
+_WORDS_KEPT = 10_000  # bounds that memory (3.4 MB when full; the n-grams are interned): it is
+# emptied when full
 
 
 def _ngrams(text: str, known: dict[str, list[float]]) -> list[str]:
@@ -184,9 +186,9 @@ def _word_grams(word: str, spaced: bool, known: dict[str, list[float]]) -> tuple
         upper_before = upper
         for gram in (ch, padded[k:k + 2], padded[k - 1:k + 2] if k else ""):
             if gram in known:
-                out.append(gram)
+                out.append(sys.intern(gram))  # one string for every word that has it
     if spaced:
-        out += [gram for gram in (padded[-2:], padded[-3:]) if gram in known]
+        out += [sys.intern(gram) for gram in (padded[-2:], padded[-3:]) if gram in known]
     return tuple(out)
 
 
