@@ -11,13 +11,13 @@ from html import unescape
 
 from .dedup import canonical_url, content_hash
 from .errors import ExtractError
-from .han import HAN
+from .han import HAN_RUN
 from .models import Article, Page, iso_utc, utcnow
 
 
 def text_size(text: str) -> int:
     """Characters that carry content; a Chinese character counts as three letters."""
-    cjk = len(HAN.findall(text))
+    cjk = sum(map(len, HAN_RUN.findall(text)))  # by runs: one object per run, not per character
     return (len(text) - cjk) + 3 * cjk
 
 
@@ -32,8 +32,8 @@ def extract(page: Page, *, min_chars: int = 120) -> Article:
     except Exception as exc:  # trafilatura raises assorted lxml/value errors on bad HTML
         raise ExtractError(f"extraction failed: {exc}", url=page.url) from exc
     text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
-    if doc is None or text_size(text) < min_chars:
-        size = text_size(text)
+    size = text_size(text) if doc is not None else 0
+    if doc is None or size < min_chars:
         raise ExtractError(f"no article text ({size} characters of content, "
                            f"at least {min_chars} needed)", url=page.url)
     if _is_section_page(getattr(doc, "pagetype", None),

@@ -194,6 +194,8 @@ class Pass:
                             "cut off, the article was stored from the part received")
             page.hint_title, page.hint_published = link.title, link.published
             prepared = await self._prepare(page)
+            if prepared is None:  # prepared on the store thread: one hand-off, not two
+                return await self._on_store(self._prepare_place_and_store, page, link)
             return await self._on_store(self._place_and_store, prepared, link)
         except FetchError as exc:  # a final one (robots, not HTML, refused) is not retried
             self.report.pages_skipped += exc.final
@@ -211,12 +213,13 @@ class Pass:
         self._error(link.source, link.url, f"{error} (retired after {MAX_LINK_ATTEMPTS} "
                     "failed attempts)" if retired else error)
 
-    async def _prepare(self, page: Page) -> Prepared | ExtractError:
+    async def _prepare(self, page: Page) -> Prepared | ExtractError | None:
         """The pure stages: in worker processes when the pass is big enough to pay for
-        them (the daemon's, kept for its life, or its own), else on the store thread.
-        Which, is decided once every source has said how many links wait (or enough do),
-        not by which page comes first: a page prepared here loads the models into this
-        process too (~150 MB), for nothing once the pool starts."""
+        them (the daemon's, kept for its life, or its own), else on the store thread
+        (None: the caller runs them there, in the call that stores the page). Which, is
+        decided once every source has said how many links wait (or enough do), not by
+        which page comes first: a page prepared here loads the models into this process
+        too (~150 MB), for nothing once the pool starts."""
         if not self._sized.is_set():
             loop = asyncio.get_running_loop()
             self._sized_by = self._sized_by or loop.time() + SIZE_WAIT
@@ -230,7 +233,11 @@ class Pass:
                 self._pool, self._own_pool = preparer_pool(self.config), True
         if self._pool is not None:
             return await self._pool.run(page)
-        return await self._on_store(self.preparer, page)
+        return None
+
+    def _prepare_place_and_store(self, page: Page, link: Link) -> Fate:
+        """On the store thread: the pure stages, then `_place_and_store`."""
+        return self._place_and_store(self.preparer(page), link)
 
     def _place_and_store(self, prepared: Prepared | ExtractError, link: Link) -> Fate:
         """On the store thread: place, decide the flag, store; one transaction."""

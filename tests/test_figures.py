@@ -175,3 +175,20 @@ def test_pinyin_bridges_chinese_names() -> None:
 def test_latin_names_that_read_as_pinyin() -> None:
     assert all(map(reads_as_pinyin, ["qingdao", "leijun", "yizhuang", "shandong", "changan"]))
     assert not any(map(reads_as_pinyin, ["szeged", "hungary", "teixeira", "bluepark", "x" * 99]))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("12021-11-28 and 32 November", ([], [])),  # a digit before: neither is a date
+    ("x2021.11.28, x27 November, _27 November", (["11-28"], ["2021"])),  # a letter before
+    ("(27 November 2021)", (["11-27"], ["2021"])),
+    ("27th of Nov. 2021", (["11-27"], [])),
+    ("Sept. 3rd, 2024", (["09-03"], ["2024"])),
+    ("ſept 3", (["09-03"], [])),  # the long s is an s when case is ignored
+    ("2021年11月27日 and 11月27号", (["11-27"], ["2021"])),
+    ("sales rose 27 percent in Nov 2021", ([], [])),
+])
+def test_date_boundaries(text: str, expected: tuple[list[str], list[str]]) -> None:
+    """Where a date may start: the patterns look for their first digit or letter and check
+    the character before afterwards; these are the answers of the patterns written with
+    the checks first."""
+    assert dates(text) == expected

@@ -6,8 +6,11 @@ Measured on the realworld corpus (extracted title + text of every page that extr
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from pipeline import language
 from pipeline.errors import ExtractError
 from pipeline.language import detect, detect_article
 from pipeline.models import Article
@@ -94,3 +97,76 @@ def test_confidence_is_between_0_and_1(item: CorpusFile) -> None:
     assert isinstance(article, Article)
     _, confidence = detect(article.text)
     assert 0.0 <= confidence <= 1.0
+
+
+def _langdetect_itself(sample: str, trials: int) -> list[tuple[str, float]] | str:
+    """langdetect's own `Detector` on `sample`: its ranked answer, or the error's name."""
+    from langdetect.detector_factory import DetectorFactory, init_factory
+
+    DetectorFactory.seed = 0
+    init_factory()
+    from langdetect.detector_factory import _factory
+    assert _factory is not None
+    detector = _factory.create()
+    detector.append(sample)
+    detector.n_trial = trials
+    try:
+        return [(x.lang, x.prob) for x in detector.get_probabilities()]
+    except Exception as exc:  # noqa: BLE001 - LangDetectException, and whatever else it raises
+        return type(exc).__name__
+
+
+def _ours(sample: str, trials: int) -> list[tuple[str, float]] | str:
+    model = language._model()
+    grams = language._ngrams(language._prepared(sample), model.probs)
+    return language._trials(grams, model, trials) if grams else "LangDetectException"
+
+
+def _generated_texts() -> list[str]:
+    """Text of every script langdetect knows, upper case, URLs, e-mail addresses,
+    Vietnamese marks, runs of spaces and punctuation, drawn from a seeded generator."""
+    rng = random.Random(16)
+    blocks = [(32, 126), (0xA0, 0x24F), (0x300, 0x36F), (0x370, 0x4FF), (0x590, 0x6FF),
+              (0x900, 0x97F), (0x1E00, 0x1EFF), (0x2000, 0x206F), (0x3040, 0x30FF),
+              (0x4E00, 0x4FFF), (0xAC00, 0xAC80)]
+    texts = ["HELLO WORLD ABC def GHI aBC dEF", "Xin chào Việt Nam, tiếng Việt có dấu",
+             "see https://example.com/a?b=1 or write to a.b@example.com now",
+             "  many   spaces\t\ttabs\n\nlines  ", "a", "AB", "NIO XPeng BYD SU7 CATL"]
+    for _ in range(300):
+        low, high = rng.choice(blocks)
+        other = rng.choice(blocks)
+        texts.append("".join(chr(rng.randint(*rng.choice([(low, high), other, (32, 32)])))
+                             for _ in range(rng.randint(1, 400))))
+    return texts
+
+
+def test_same_answers_as_langdetects_own_detector() -> None:
+    """tidings cuts the text into n-grams and runs langdetect's random walks itself: on
+    every corpus text and on generated text in every script, the ranked languages and
+    probabilities are langdetect's to the last digit, with two walks and with seven."""
+    corpus = []
+    for item in _extractable():
+        article = extracted(item.path)
+        assert isinstance(article, Article)
+        corpus.append(f"{article.title}\n{article.text}"[:1000])
+    compared = 0
+    for sample in corpus + _generated_texts():
+        for trials in (2, 7):
+            assert _ours(sample, trials) == _langdetect_itself(sample, trials), sample
+            compared += 1
+    assert compared >= 2 * (55 + 300)
+
+
+def test_same_answers_when_the_kept_tables_overflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The n-grams of words and the probability rows kept between texts are bounded and
+    emptied when full: a detection that empties them mid-way answers as langdetect does."""
+    monkeypatch.setattr(language._Rows, "KEPT", 8)
+    monkeypatch.setattr(language, "_ROWS", language._Rows())
+    monkeypatch.setattr(language, "_WORDS_KEPT", 5)
+    monkeypatch.setattr(language, "_WORD_GRAMS", {})
+    texts = _generated_texts()[:40] + [
+        "Xiaomi's first electric car, the SU7, goes on sale in Beijing below Tesla's price",
+        "Lo stabilimento di Pechino produrrà 150.000 veicoli l'anno, secondo l'azienda"]
+    for sample in texts:
+        for trials in (2, 7):
+            assert _ours(sample, trials) == _langdetect_itself(sample, trials), sample
