@@ -671,7 +671,8 @@ def memory_lines(results: list[dict[str, Any]], n: int) -> list[str]:
          "sample where the tree's was largest, by kind of mapping (`bench/memory_pass.py`: "
          "heap = the main malloc arena, arenas = glibc's per-thread arenas, anon = other "
          "anonymous memory — Python's object arenas, numpy, large blocks —, weights = the "
-         "embedding's mapped `.npy` files, db = the store's file mapped by SQLite, libs = "
+         "embedding's cache mapped as `.npy` files: 0 since ONNX Runtime reads its graph into "
+         "anonymous memory and the token table is read row by row, db = the store's file mapped by SQLite, libs = "
          "shared libraries). `python -m bench.memory_pass` shows the same over time."),
         "",
         table(["process", *KINDS, "total"], rows, "l" + "r" * (len(KINDS) + 1)),

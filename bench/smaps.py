@@ -1,9 +1,11 @@
 """A process's memory by kind of mapping, read from /proc/PID/smaps (Linux).
 
 The kinds: heap = the main malloc arena, arenas = glibc's per-thread arenas, anon = other
-anonymous memory (Python's object arenas, numpy, large blocks), weights = the embedding's
-`.npy` files, db = the store's file mapped by SQLite, libs = shared libraries. Used by
-`bench/memory_pass.py` (over a pass) and `bench/bench_pass.py` (at the peak).
+anonymous memory (Python's object arenas, numpy, large blocks), weights = files of the
+embedding's cache mapped as `.npy` (0 since the model runs in ONNX Runtime, which reads
+its graph into anonymous memory, and the token table is read row by row), db = the
+store's file mapped by SQLite, libs = shared libraries. Used by `bench/memory_pass.py`
+(over a pass) and `bench/bench_pass.py` (at the peak).
 """
 
 from __future__ import annotations
