@@ -193,10 +193,10 @@ class Pass:
                             f"body larger than max_bytes ({self.config.fetch.max_bytes}): "
                             "cut off, the article was stored from the part received")
             page.hint_title, page.hint_published = link.title, link.published
-            prepared = await self._prepare(page)
-            if prepared is None:  # prepared on the store thread: one hand-off, not two
+            pool = await self._worker_pool()
+            if pool is None:  # the pure stages on the store thread: one hand-off, not two
                 return await self._on_store(self._prepare_place_and_store, page, link)
-            return await self._on_store(self._place_and_store, prepared, link)
+            return await self._on_store(self._place_and_store, await pool.run(page), link)
         except FetchError as exc:  # a final one (robots, not HTML, refused) is not retried
             self.report.pages_skipped += exc.final
             await self._link_failed(link, str(exc), "skipped" if exc.final else "failed")
@@ -213,13 +213,13 @@ class Pass:
         self._error(link.source, link.url, f"{error} (retired after {MAX_LINK_ATTEMPTS} "
                     "failed attempts)" if retired else error)
 
-    async def _prepare(self, page: Page) -> Prepared | ExtractError | None:
-        """The pure stages: in worker processes when the pass is big enough to pay for
-        them (the daemon's, kept for its life, or its own), else on the store thread
-        (None: the caller runs them there, in the call that stores the page). Which, is
-        decided once every source has said how many links wait (or enough do), not by
-        which page comes first: a page prepared here loads the models into this process
-        too (~150 MB), for nothing once the pool starts."""
+    async def _worker_pool(self) -> Pool | None:
+        """Where a page's pure stages run: in worker processes when the pass is big enough
+        to pay for them (the daemon's pool, kept for its life, or the pass's own), else
+        (None) on the store thread. Which, is decided once every source has said how many
+        links wait (or enough do), not by which page comes first: a page prepared here
+        loads the models into this process too (~150 MB), for nothing once the pool
+        starts."""
         if not self._sized.is_set():
             loop = asyncio.get_running_loop()
             self._sized_by = self._sized_by or loop.time() + SIZE_WAIT
@@ -231,9 +231,7 @@ class Pass:
             self._pool = given() if callable(given) else given
             if self._pool is None:
                 self._pool, self._own_pool = preparer_pool(self.config), True
-        if self._pool is not None:
-            return await self._pool.run(page)
-        return None
+        return self._pool
 
     def _prepare_place_and_store(self, page: Page, link: Link) -> Fate:
         """On the store thread: the pure stages, then `_place_and_store`."""

@@ -704,17 +704,16 @@ def place(article: Article, fp: Fingerprint, candidates: list[Candidate],
     full = _worth_comparing(compared, known)
     sentences = frozenset(fp.sentences)
     for i, cand in enumerate(compared):
-        if i not in full and not (
-                _may_repeat(fp, cand.fingerprint, known[i].shingles, sentences,
-                            config.near_duplicate)
-                and _near_duplicate(fp, cand.fingerprint, known[i].shingles
-                                    ).duplicate >= config.near_duplicate):
+        if i not in full and not _may_repeat(fp, cand.fingerprint, known[i].shingles,
+                                             sentences, config.near_duplicate):
             continue
         pair = compare(fp, cand.fingerprint, window_days=config.window_days, known=known[i])
         if pair.duplicate >= config.near_duplicate and (
                 best_dup is None or pair.duplicate > best_dup[0]):
             best_dup = (pair.duplicate, cand, pair)
-        if cand.story_id is not None and pair.in_window:
+        # Links only from the members compared in full (an original found among the
+        # others makes the article a repeat, and links are not used then).
+        if i in full and cand.story_id is not None and pair.in_window:
             links.setdefault(cand.story_id, []).append((pair.logit, cand, pair))
     if best_dup is not None:
         score, cand, pair = best_dup
@@ -808,7 +807,7 @@ def _as_if_last(other: _Story, rows: list[list[float]]) -> float:
     last: which story an article ends in should not depend on whether it came before or
     after the article that ties it to the others."""
     scores = []
-    for (link, _, _), row in zip(other.links, rows, strict=False):
+    for (link, _, _), row in zip(other.links[:MERGE_PAIRS], rows, strict=True):
         best = sorted([link, *row], reverse=True)[:STORY_LINKS]
         scores.append(sum(best) / len(best))
     return min(scores)
