@@ -244,9 +244,18 @@ def _minhash(items: set[bytes], num_perm: int) -> np.ndarray:
     return minhash.signature(items, num_perm, seed=7)
 
 
-def shingles(text: str, cjk: bool) -> set[bytes]:
-    """Near-duplicate units: word 3-grams, or character 4-grams for Chinese."""
-    norm = normalise_text(text)
+def normalised_sentences(text: str) -> list[str]:
+    """The text's sentences, each `normalise_text`-ed, the empty ones left out. Joined by
+    spaces they are `normalise_text(text)` itself (a sentence ends where punctuation or a
+    line break is, which normalising makes a space anyway): one normalisation serves the
+    shingles and the sentence hashes."""
+    return [n for n in map(normalise_text, _SENTENCE_SPLIT.split(text)) if n]
+
+
+def shingles(text: str, cjk: bool, *, sentences: list[str] | None = None) -> set[bytes]:
+    """Near-duplicate units: word 3-grams, or character 4-grams for Chinese
+    (`sentences`: the text's `normalised_sentences`, when already made)."""
+    norm = " ".join(normalised_sentences(text) if sentences is None else sentences)
     if cjk:
         chars = norm.replace(" ", "")
         n = SHINGLE_CHARS
@@ -273,10 +282,10 @@ def content_words(text: str, cjk: bool) -> set[bytes]:
     return out
 
 
-def sentence_hashes(text: str, cjk: bool) -> list[str]:
+def sentence_hashes(text: str, cjk: bool, *, sentences: list[str] | None = None) -> list[str]:
+    """Hashes of the long enough sentences, in order, each once, at most `MAX_SENTENCES`."""
     out: list[str] = []
-    for sentence in _SENTENCE_SPLIT.split(text):
-        norm = normalise_text(sentence)
+    for norm in normalised_sentences(text) if sentences is None else sentences:
         long_enough = (len(norm.replace(" ", "")) >= SENTENCE_MIN_CHARS if cjk
                        else len(norm.split()) >= SENTENCE_MIN_WORDS)
         if long_enough:
@@ -296,7 +305,8 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
     text_lang = "en" if translated else (article.lang or "")
     cjk_english = (not translated) and cjk_body
     compared = f"{article.english_title()}\n{english}"
-    sh = shingles(english, cjk_english)
+    sentences = normalised_sentences(english)
+    sh = shingles(english, cjk_english, sentences=sentences)
     words = content_words(compared, cjk_english)
     # Figures come from the original and from the translation: a translation may round.
     figures = fpr.scan(f"{article.title}\n{body}", article.lang or "en", with_names=False)
@@ -321,7 +331,7 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
         seen_at=article.published_at or article.fetched_at,
         shingles=_minhash(sh, SHINGLE_PERM), n_shingles=len(sh),
         words=_minhash(words, WORD_PERM), n_words=len(words),
-        sentences=sentence_hashes(english, cjk_english),
+        sentences=sentence_hashes(english, cjk_english, sentences=sentences),
         numbers=figures.numbers[:30], dates=figures.dates[:10], years=figures.years[:10],
         names=names[:40], translated_names=[n for n in translated_names if n in names[:40]],
         entities=sorted(set(article.entities)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import sqlite3
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +31,7 @@ from pipeline.stories import (
     flag_now,
     index_keys,
     key_weights,
+    normalised_sentences,
     place,
 )
 from tests import stories_eval as ev
@@ -162,6 +164,19 @@ def test_labelled_near_duplicates_found(items: list[ev.Item], plain: ev.Run) -> 
     expected = [(it.id, it.dup_of, it.dup_of) for it in items if it.dup_of]
     assert len(expected) >= 5  # syndicated, truncated, reprinted in zh and it
     assert ev.duplicates_report(plain) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Xiaomi delivered 40,000 cars. BAIC said no!  Next?\n\nA new line.",
+    "小米汽车今天投产。新工厂年产能十五万辆！雷军出席了仪式？完",
+    "Full-width ！ marks， and ＡＢＣ letters. \u3000Ideographic space.",
+    "e\u0301 accents after a stop.\u0301 and a mark alone",
+    "", " \n ", "...!!!",
+])
+def test_sentences_normalised_one_by_one_make_the_text_normalised_whole(text: str) -> None:
+    """Shingles are cut from the sentences joined, so the two must be the same text."""
+    from pipeline.dedup import normalise_text
+    assert " ".join(normalised_sentences(text)) == normalise_text(text)
 
 
 def _article(text: str, *, title: str = "Headline", lang: str = "en",
@@ -493,6 +508,48 @@ def test_store_merges_stories(tmp_path: Path, by_id: dict[str, ev.Item]) -> None
         assert store.db.execute("SELECT COUNT(*) FROM articles WHERE story_id = ?",
                                 [older]).fetchone()[0] == 4
         assert store.digest_stories(since="2000-01-01T00:00:00+00:00") == []  # sent already
+    finally:
+        store.close()
+
+
+OLD_ARTICLE_KEYS = """CREATE TABLE article_keys (key TEXT NOT NULL,
+    article_id INTEGER NOT NULL REFERENCES articles(id), seen_at TEXT NOT NULL,
+    PRIMARY KEY (key, article_id)) WITHOUT ROWID"""
+
+
+def test_an_older_stores_story_index_is_rebuilt_with_its_keys(tmp_path: Path,
+                                                             by_id: dict[str, ev.Item]) -> None:
+    """A store whose `article_keys` has the layout tidings made before m006 (a foreign key,
+    an index per lookup) keeps every key through the rebuild, and a new article still
+    finds the stored one through them."""
+    db = tmp_path / "t.db"
+    store = Store.open(db)
+    try:
+        first = _stored(store, by_id["seed-002"], Placement())
+        _stored(store, by_id["seed-003"], Placement())
+    finally:
+        store.close()
+    with sqlite3.connect(db) as conn:  # as the previous release left it
+        kept = sorted(conn.execute("SELECT key, article_id, seen_at FROM article_keys"))
+        conn.execute("ALTER TABLE article_keys RENAME TO newer")
+        conn.execute(OLD_ARTICLE_KEYS)
+        conn.execute("INSERT INTO article_keys SELECT key, article_id, seen_at FROM newer")
+        conn.execute("DROP TABLE newer")
+        conn.execute("CREATE INDEX idx_article_keys_article ON article_keys(article_id)")
+        conn.execute("CREATE INDEX idx_article_keys_key_seen ON article_keys(key, seen_at)")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_article_keys_by_time'")
+    assert len(kept) > 20
+    store = Store.open(db)
+    try:
+        assert sorted(store.db.execute(
+            "SELECT key, article_id, seen_at FROM article_keys")) == kept
+        schema = store.db.execute("SELECT sql FROM sqlite_master WHERE tbl_name = "
+                                  "'article_keys' AND sql IS NOT NULL").fetchall()
+        assert "REFERENCES" not in str(schema) and "idx_article_keys_key_seen" not in str(schema)
+        again = _item_article(by_id["seed-002"])
+        keys = index_keys(fingerprint(again))
+        found = store.candidates(keys, around=again.published_at or "", window_days=10)
+        assert first.id in [c.article_id for c in found]
     finally:
         store.close()
 
