@@ -129,6 +129,10 @@ class Store:
             # kept to 16 MB: at 64 MB it held 40 MB more at the end of a 2,000-page pass.
             conn.execute("PRAGMA cache_size = -16384")
             conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+            # Each article is a savepoint of its batch: the pages it changes are copied to
+            # a statement journal, which past 64 KB goes to a temporary file unless temporary
+            # storage is memory (0.1 ms an article less; docs/benchmarks.md).
+            conn.execute("PRAGMA temp_store = MEMORY")
             conn.execute("PRAGMA foreign_keys = ON")
             _settle(conn, migrations.apply)
         except (sqlite3.Error, OSError) as exc:
