@@ -111,6 +111,7 @@ class Store:
         self._batch: tuple[int, float] | None = None  # (links, seconds) while batching
         self._opened: float | None = None  # when the open batch began (monotonic)
         self._finished = 0  # links finished in the open batch
+        self._fetch_log: list[dict[str, Any]] = []  # the open batch's, written as it commits
         self._fingerprints: OrderedDict[int, Fingerprint] = OrderedDict()
 
     # ---------------------------------------------------------------- opening
@@ -216,7 +217,8 @@ class Store:
         return None if self._opened is None else time.monotonic() - self._opened
 
     def checkpoint(self, *, force: bool = False) -> None:
-        """Commit the open batch if it is full or old enough (or `force`)."""
+        """Commit the open batch if it is full or old enough (or `force`), its fetch log
+        written first."""
         if self._batch is None or self._opened is None:
             return
         links, seconds = self._batch
@@ -224,9 +226,12 @@ class Store:
             self._opened = None
             try:
                 if self.db.conn.in_transaction:
+                    self._write_fetches(self._fetch_log)
                     self.db.conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write the store {self.path}: {exc}") from exc
+            finally:
+                self._fetch_log = []
 
     def end_batch(self) -> None:
         """Commit what the batch holds; writes commit one by one again."""
@@ -237,14 +242,24 @@ class Store:
 
     # ---------------------------------------------------------------- fetch log
     def record_fetches(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Log HTTP requests. While a batch is open they join it and are written as it
+        commits, in one statement (one a call, each in a savepoint of its own, cost 0.17 ms
+        an article): what a crash loses of them is what it loses of the batch."""
+        if self._batch is not None and self.db.conn.in_transaction:
+            self._fetch_log.extend(rows)
+            return
         rows = list(rows)
         if rows:
-            columns = list(rows[0])
             with self._write():
-                self.db.conn.executemany(
-                    f"INSERT INTO fetches ({', '.join(columns)}) VALUES "
-                    f"({', '.join('?' * len(columns))})",
-                    [[row.get(c) for c in columns] for row in rows])
+                self._write_fetches(rows)
+
+    def _write_fetches(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            columns = list(rows[0])  # every row is a `FetchRecord.as_row()`
+            self.db.conn.executemany(
+                f"INSERT INTO fetches ({', '.join(columns)}) VALUES "
+                f"({', '.join('?' * len(columns))})",
+                [[row.get(c) for c in columns] for row in rows])
 
     # ---------------------------------------------------------------- conditional GET
     def validators(self, url: str) -> tuple[str | None, str | None]:

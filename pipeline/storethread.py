@@ -2,8 +2,8 @@
 batched transactions.
 
 SQLite is written from one thread. The pass's event loop hands each call to it
-(`await calls(fn, …)`); the fetch log gathered since the last call is written first, in
-the same transaction. The store keeps a batch (`Store.batch`): writes join one open
+(`await calls(fn, …)`); the fetch log gathered since the last call is handed to the store
+first, which writes it with the batch it belongs to. The store keeps a batch (`Store.batch`): writes join one open
 transaction, committed after `COMMIT_LINKS` finished links or `COMMIT_SECONDS`, whichever
 comes first — one commit for many articles instead of two per article. The write lock is
 held while a batch is open, and the daemon runs several sources' passes on one store, so
@@ -44,7 +44,7 @@ class StoreCalls:
         store.batch(links=links, seconds=seconds)
 
     async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `fn` on the store thread, after writing the buffered fetch log. A store
+        """Run `fn` on the store thread, after handing the store the fetch log. A store
         that cannot be written (`StoreError`) ends the pass."""
         if self._error is not None:
             raise self._error

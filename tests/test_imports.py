@@ -80,7 +80,8 @@ print("sqlite_utils" in sys.modules)
                          "m003_story_index_by_time", "m004_story_freshness_follows_importance"]
     assert open_store() == [new[0], "False"]  # up to date: read with one query
     with sqlite3.connect(db) as conn:  # as the release before m005 left it
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [names[-1]])
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = ?",
+                     ["m005_story_articles_covering_index"])
         conn.execute("DROP INDEX idx_articles_story_cover")
         conn.execute("CREATE INDEX idx_articles_story ON articles(story_id)")
     assert open_store() == [new[0], "True"]
