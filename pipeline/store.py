@@ -132,7 +132,7 @@ class Store:
             conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             # Each article is a savepoint of its batch: the pages it changes are copied to
             # a statement journal, which past 64 KB goes to a temporary file unless temporary
-            # storage is memory (0.1 ms an article less; docs/benchmarks.md).
+            # storage is memory (`save` 0.15 ms an article less in `bench.profile_pass`).
             conn.execute("PRAGMA temp_store = MEMORY")
             conn.execute("PRAGMA foreign_keys = ON")
             _settle(conn, migrations.apply)
@@ -243,7 +243,7 @@ class Store:
     # ---------------------------------------------------------------- fetch log
     def record_fetches(self, rows: Iterable[dict[str, Any]]) -> None:
         """Log HTTP requests. While a batch is open they join it and are written as it
-        commits, in one statement (one a call, each in a savepoint of its own, cost 0.17 ms
+        commits, in one statement (a statement and a savepoint per store call cost 0.17 ms
         an article): what a crash loses of them is what it loses of the batch."""
         if self._batch is not None and self.db.conn.in_transaction:
             self._fetch_log.extend(rows)

@@ -3,12 +3,12 @@ batched transactions.
 
 SQLite is written from one thread. The pass's event loop hands each call to it
 (`await calls(fn, …)`); the fetch log gathered since the last call is handed to the store
-first, which writes it with the batch it belongs to. The store keeps a batch (`Store.batch`): writes join one open
-transaction, committed after `COMMIT_LINKS` finished links or `COMMIT_SECONDS`, whichever
-comes first — one commit for many articles instead of two per article. The write lock is
-held while a batch is open, and the daemon runs several sources' passes on one store, so
-a batch left open while no work comes (the pass waits for slow servers) is committed by a
-timer within `COMMIT_SECONDS` all the same.
+first, which writes it with the batch it belongs to. The store keeps a batch
+(`Store.batch`): writes join one open transaction, committed after `COMMIT_LINKS` finished
+links or `COMMIT_SECONDS`, whichever comes first — one commit for many articles instead of
+two per article. The write lock is held while a batch is open, and the daemon runs several
+sources' passes on one store, so a batch left open while no work comes (the pass waits for
+slow servers) is committed by a timer within `COMMIT_SECONDS` all the same.
 """
 
 from __future__ import annotations
