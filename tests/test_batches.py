@@ -57,6 +57,39 @@ def test_a_crash_takes_back_at_most_the_open_batch_and_its_links_stay_pending(
     assert _state(db) == committed  # 3 and 4 are still pending: the next pass redoes them
 
 
+def _fetch_row(n: int) -> dict[str, object]:
+    return {"url": _url(n), "source": "s", "kind": "article", "status": 200, "error": None,
+            "fetched_at": "2025-05-20T08:00:00+00:00", "elapsed_ms": 5, "bytes": 100,
+            "conditional": 0, "redirect_to": None}
+
+
+def test_the_fetch_log_commits_with_its_batch_and_a_crash_takes_back_only_the_open_one(
+        tmp_path: Path) -> None:
+    """Requests logged while a batch is open are written as it commits: every one of a
+    committed batch is in the log, in order, even when an article of the batch failed;
+    those of the batch a crash cut short are not, like its articles."""
+    db = tmp_path / "tidings.db"
+    store = Store.open(db)
+    store.add_links([Link(url=_url(n), source="s") for n in range(5)])
+    store.batch(links=3, seconds=3600)
+    for n in range(5):
+        store.record_fetches([_fetch_row(n)])
+        if n == 1:
+            with pytest.raises(TypeError):
+                _save(store, n, Placement(evidence={"not JSON": object()}))
+        else:
+            _save(store, n)
+        store.checkpoint()  # after the fourth finished link (0, 2, 3 stored; 1 failed)
+
+    def logged() -> list[str]:
+        with sqlite3.connect(db) as conn:
+            return [r[0] for r in conn.execute("SELECT url FROM fetches ORDER BY id")]
+    assert logged() == [_url(n) for n in range(4)]
+    store.db.conn.close()  # the process dies with request 4 in its open batch
+    assert logged() == [_url(n) for n in range(4)]
+    assert _state(db)[0] == [_url(0), _url(2), _url(3)]
+
+
 def test_an_article_that_fails_inside_a_batch_takes_back_only_itself(tmp_path: Path) -> None:
     db = tmp_path / "tidings.db"
     store = Store.open(db)
