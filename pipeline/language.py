@@ -41,7 +41,7 @@ _SHORT_LETTERS = 40  # below this many letters a text is a headline, not prose
 _FIRST_TRIALS = 2  # langdetect's random trials run first; all of them only when these …
 _SURE = 0.995  # … leave the best language below this probability (they disagree)
 _ALL_TRIALS = 7  # langdetect's `Detector.n_trial`
-_lock = threading.RLock()  # the profiles' loading, and the tables below
+_lock = threading.Lock()  # the profiles' loading, and the tables below (never nested)
 
 
 def detect(text: str) -> tuple[str, float]:

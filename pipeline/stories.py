@@ -39,7 +39,7 @@ import math
 import re
 import unicodedata
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -272,9 +272,8 @@ def content_words(text: str, cjk: bool) -> set[bytes]:
     """Same-story units: content words cut to six letters (a crude stem), or character
     bigrams for Chinese; Latin names inside Chinese text count as words."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    out: set[bytes] = set()
-    out.update({word[:6].encode() for word in _LATIN_WORD.findall(text)
-                if word not in _STOPWORDS and (word.isascii() or not _CJK.search(word))})
+    out = {word[:6].encode() for word in _LATIN_WORD.findall(text)
+           if word not in _STOPWORDS and (word.isascii() or not _CJK.search(word))}
     if cjk:
         for run in HAN_RUN.findall(text):
             out.update(run[i:i + 2].encode() for i in range(max(len(run) - 1, 1)))
@@ -678,8 +677,13 @@ class _Story:
 
     @property
     def logit(self) -> float:
-        best = [link[0] for link in self.links[:STORY_LINKS]]
-        return sum(best) / len(best)
+        return _best_mean(link[0] for link in self.links)
+
+
+def _best_mean(logits: Iterable[float]) -> float:
+    """A story's score from its links' log-odds: the mean of the best `STORY_LINKS`."""
+    best = sorted(logits, reverse=True)[:STORY_LINKS]
+    return sum(best) / len(best)
 
 
 def flag_now(article: Article, placement: Placement, story: StoryRow | None,
@@ -815,11 +819,8 @@ def _as_if_last(other: _Story, rows: list[list[float]]) -> float:
     chosen story (its best-linked members and the article being placed) had it arrived
     last: which story an article ends in should not depend on whether it came before or
     after the article that ties it to the others."""
-    scores = []
-    for (link, _, _), row in zip(other.links[:MERGE_PAIRS], rows, strict=True):
-        best = sorted([link, *row], reverse=True)[:STORY_LINKS]
-        scores.append(sum(best) / len(best))
-    return min(scores)
+    return min(_best_mean([link, *row])
+               for (link, _, _), row in zip(other.links[:MERGE_PAIRS], rows, strict=True))
 
 
 def _new_story_evidence(ranked: list[_Story], n: int, config: StoriesConfig) -> dict[str, Any]:
