@@ -87,6 +87,7 @@ _DATE_PATTERNS = (
 )
 
 _LATIN_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-\u2010\u2011.][A-Za-z0-9]+)*")
+_ADJECTIVE_TAIL = re.compile(r"(?:[-\u2010\u2011][a-z]+)+$")  # "-backed", "-listed"
 _SENTENCE_END = re.compile(r"[.!?:;\"“”「」。！？\n(（]\s*$")
 
 # Chinese numerals: 三十万 = 300000, 一百亿 = 10000000000, 三点五亿 = 350000000,
@@ -197,6 +198,12 @@ si ha hanno è sono era secondo dopo nei nel nella negli alle alla al ai agli su
 pertanto inoltre oggi ieri già poi più monday tuesday wednesday thursday friday saturday
 sunday lunedì martedì mercoledì giovedì venerdì sabato domenica mr mrs ms dr prof sig
 """)) | frozenset(_MONTHS_EN) | frozenset(_MONTHS_IT)
+
+# Titles written before a name, not part of it: "CEO Lei Jun" is Lei Jun.
+TITLE_WORDS = frozenset(words("""
+ceo cfo cto coo chairman chairwoman president founder cofounder chief executive minister
+premier secretary governor senator mayor prof
+"""))
 
 # Names so frequent in this domain that sharing them says little (weight reduced).
 COMMON_NAMES = frozenset(words("""
@@ -534,12 +541,15 @@ def names(text: str, lang: str = "en", *, limit: int = 40) -> list[str]:
         if not cjk and token.islower():  # an ordinary word: never a name
             continue
         token = token.rstrip(".")
+        tail = _ADJECTIVE_TAIL.search(token)  # Huawei-backed, Hong Kong-listed: a name before
+        if tail:
+            token = token[:tail.start()]
         folded = normalise_name(token)
         if len(folded) < 2 or folded in STOP_NAMES or folded.isdigit():
             continue
         start = m.start()
         if cjk:
-            tokens.append((start, m.end(), folded, True))
+            tokens.append((start, start + len(token), folded, True))
             continue
         rest = token[1:]
         initial = token[:1].isupper()
@@ -549,9 +559,9 @@ def names(text: str, lang: str = "en", *, limit: int = 40) -> list[str]:
         if shouty or (capital and not (start == 0 or _SENTENCE_END.search(
                 text, max(0, start - 3), start))):
             known.add(folded)
-            tokens.append((start, m.end(), folded, True))
+            tokens.append((start, start + len(token), folded, True))
         elif capital:  # a sentence opener: a name if it is one elsewhere
-            tokens.append((start, m.end(), folded, False))
+            tokens.append((start, start + len(token), folded, False))
     counts: dict[str, int] = {}
     run: list[str] = []
     last_end = -1
@@ -559,18 +569,25 @@ def names(text: str, lang: str = "en", *, limit: int = 40) -> list[str]:
         if not (sure or folded in known):
             continue  # not a name; the next one is more than a character away
         if run and start - last_end > 1:
-            if len(run) > 1:
-                joined = " ".join(run)
-                counts[joined] = counts.get(joined, 0) + 1
+            _count_run(run, counts)
             run.clear()
         counts[folded] = counts.get(folded, 0) + 1
         run.append(folded)
         last_end = end
-    if len(run) > 1:
-        joined = " ".join(run)
-        counts[joined] = counts.get(joined, 0) + 1
+    _count_run(run, counts)
     ranked = sorted(counts, key=lambda n: (-counts[n], n))
     return ranked[:limit]
+
+
+def _count_run(run: list[str], counts: dict[str, int]) -> None:
+    """Count a run of two or more names as the joined name, without the titles that lead
+    it ("CEO Lei Jun" is Lei Jun, as "Lei Jun" elsewhere and 雷军 in Chinese are)."""
+    first = 0
+    while first < len(run) - 1 and run[first] in TITLE_WORDS:
+        first += 1
+    if len(run) - first > 1:
+        joined = " ".join(run[first:])
+        counts[joined] = counts.get(joined, 0) + 1
 
 
 _NOT_ASCII_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())  # deleted, counting

@@ -90,6 +90,9 @@ C_TEXT = 5.0  # per unit of content-word Jaccard above (below: against) …
 TEXT_FLOOR = 0.08  # … this, when both texts are in one language
 C_NUMBER = 0.7  # per point of specificity of each shared number (300000: 1, 38.8%: 3) …
 MAX_NUMBER_POINTS = 8  # … counted up to this many points
+C_FIGURES_DISAGREE = -1.0  # both give at least …
+FIGURES_TO_DISAGREE = 2  # … this many telling figures (specificity 3+: 116,887, 41%, 6.95
+# billion) and share none, not even rounded: two reports of one event seldom do that
 C_DATE = 1.0  # per shared date, at most …
 MAX_DATES = 2
 C_YEAR = 2.0  # a year both mention
@@ -145,6 +148,7 @@ class Fingerprint:
     distinct: list[str] | None = field(default=None, repr=False, compare=False)
     pinyin_set: frozenset[int] | None = field(default=None, repr=False, compare=False)
     coarse: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    telling: int | None = field(default=None, repr=False, compare=False)
     when: datetime | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -598,6 +602,10 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float,
     number_points = min(MAX_NUMBER_POINTS,
                         sum(min(fpr.specificity(n), 3) for n in p.numbers)
                         + sum(min(fpr.specificity(n), 3) - 1 for n in loose))
+    numbers_part = C_NUMBER * number_points
+    if not p.numbers and not loose and min(_telling_figures(a), _telling_figures(b)) \
+            >= FIGURES_TO_DISAGREE:
+        numbers_part = C_FIGURES_DISAGREE
     p.numbers += [f"~{n}" for n in loose]
     year_part = C_YEAR if p.years else (
         C_YEAR_CONFLICT if a.years and b.years and _years_conflict(a, b, ta, tb) else 0.0)
@@ -615,7 +623,7 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float,
         else 0.0,
         "text": text_part,
         "names": names_part,
-        "numbers": C_NUMBER * number_points,
+        "numbers": numbers_part,
         "dates": C_DATE * min(MAX_DATES, len(p.dates)) + year_part + days,
     }
     cross = bool(a.text_lang and b.text_lang) and (not same_language or via_translation)
@@ -639,6 +647,13 @@ def _coarse_matches(rough: Fingerprint, precise: Fingerprint) -> list[str]:
         return []
     exact = set(precise.numbers)
     return [n for n in rough.numbers if n in precise.coarse and n not in exact]
+
+
+def _telling_figures(fp: Fingerprint) -> int:
+    """How many of the article's figures have specificity 3 or more (counted once)."""
+    if fp.telling is None:
+        fp.telling = sum(1 for n in fp.numbers if fpr.specificity(n) >= 3)
+    return fp.telling
 
 
 def _years_conflict(a: Fingerprint, b: Fingerprint, ta: datetime | None,

@@ -3,6 +3,7 @@
     python scripts/eval_stories.py --jsonl ../shared/corpus/ecbplus-dev/articles.jsonl
     python scripts/eval_stories.py --labelled                 # tests/data/stories
     python scripts/eval_stories.py --labelled --orders 5 --passes 3 --feeds 2
+    python scripts/eval_stories.py --labelled --orders 1 --replay 10 --set STORY_LINKS=2
 
 Input: a labelled JSONL (one object a line: `id`, `event`, `lang`, `title`, `text`, optional
 `published`), or the repository's labelled set (tests/data/stories, read by
@@ -383,10 +384,26 @@ def stored_articles(db: Path, docs: list[Doc]) -> list[tuple[Doc, Any]]:
     return out
 
 
-def replay(docs: list[Doc], db: Path, seeds: range, joins: list[float]) -> str:
+def replay(docs: list[Doc], db: Path, seeds: range, joins: list[float],
+           weights: dict[str, float] | None = None) -> str:
     """The stored articles again, in other arrival orders and at other `stories.join`
     values, through the same functions the runner calls (fingerprint → index_keys → an
-    in-memory index with the store's caps → place, merges applied): many orders quickly."""
+    in-memory index with the store's caps → place, merges applied): many orders quickly.
+    `weights` set constants of `pipeline.stories` for the replay (a sweep: `C_BIAS`,
+    `STORY_LINKS`, …); they are restored after it."""
+    from pipeline import stories
+
+    saved = {name: getattr(stories, name) for name in weights or {}}
+    try:
+        for name, value in (weights or {}).items():
+            setattr(stories, name, type(saved[name])(value))
+        return _replay(docs, db, seeds, joins)
+    finally:
+        for name, value in saved.items():
+            setattr(stories, name, value)
+
+
+def _replay(docs: list[Doc], db: Path, seeds: range, joins: list[float]) -> str:
     from pipeline import stories
     from pipeline.config import StoriesConfig
     from tests.stories_eval import MemoryIndex, default_config
@@ -478,6 +495,24 @@ def table(name: str, results: list[Result], n_docs: int) -> str:
     return "\n".join(lines)
 
 
+def _weights(parser: argparse.ArgumentParser, settings: list[str]) -> dict[str, float]:
+    """`--set NAME=VALUE` pairs, checked against the numeric constants of the module."""
+    from pipeline import stories
+
+    out: dict[str, float] = {}
+    for item in settings:
+        name, _, value = item.partition("=")
+        current = getattr(stories, name.strip(), None)
+        if not name.strip().isupper() or isinstance(current, bool) \
+                or not isinstance(current, (int, float)):
+            parser.error(f"--set {item}: not a numeric constant of pipeline/stories.py")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            parser.error(f"--set {item}: {value!r} is not a number")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = parser.add_mutually_exclusive_group(required=True)
@@ -497,11 +532,17 @@ def main(argv: list[str] | None = None) -> int:
                              "orders in process, at each --joins value (a plateau)")
     parser.add_argument("--joins", default="0.3,0.4,0.5,0.6,0.7",
                         help="join values for --replay")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="with --replay: a constant of pipeline/stories.py for the "
+                             "replay (e.g. STORY_LINKS=2, C_BIAS=-3.9); repeatable")
     parser.add_argument("--cosines", action="store_true",
                         help="then how the embedding's cosine separates events")
     parser.add_argument("--mistakes", action="store_true",
                         help="list merged and split events of each order")
     args = parser.parse_args(argv)
+    if args.set and not args.replay:
+        parser.error("--set changes the in-process replay only: give --replay N too")
+    weights = _weights(parser, args.set)
     docs = load_jsonl(args.jsonl) if args.jsonl else load_labelled()
     name = str(args.jsonl) if args.jsonl else "tests/data/stories"
     if len({d.slug for d in docs}) != len(docs):
@@ -531,9 +572,10 @@ def main(argv: list[str] | None = None) -> int:
     first = keep / f"order-{args.first_seed}.db" if keep is not None else None
     if args.replay and first is not None:
         joins = [float(j) for j in args.joins.split(",") if j.strip()]
+        changed = f", with {', '.join(args.set)}" if args.set else ""
         print(f"\n### Replay in process: {args.replay} orders (seeds 1-{args.replay}) of the "
-              f"articles stored by order {args.first_seed}\n")
-        print(replay(docs, first, range(1, args.replay + 1), joins))
+              f"articles stored by order {args.first_seed}{changed}\n")
+        print(replay(docs, first, range(1, args.replay + 1), joins, weights))
     if args.cosines and first is not None:
         print("\n### Embedding cosine of stored article pairs (headline + lead)\n")
         print(cosines(docs, first))

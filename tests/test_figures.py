@@ -127,6 +127,20 @@ def test_names_survive_languages() -> None:
     assert {"etown", "catl", "su7"} <= set(zh)
 
 
+def test_a_title_before_a_name_is_not_part_of_it() -> None:
+    found = names("Founder and CEO Lei Jun spoke; later Chairman Wang Chuanfu did.", "en")
+    assert {"lei jun", "wang chuanfu"} <= set(found)
+    assert not any(name.startswith(("ceo ", "chairman ")) for name in found)
+    assert "ceo" in names("The CEO said so, and the CEO left.", "en")  # alone, a word as before
+
+
+def test_a_name_ends_where_its_hyphenated_adjective_begins() -> None:
+    found = names("Shares of the Hong Kong-listed carmaker and the Huawei-backed brand rose; "
+                  "Mercedes-Benz and E-Town kept theirs.", "en")
+    assert {"hong kong", "huawei", "mercedesbenz", "etown"} <= set(found)
+    assert not any("listed" in name or "backed" in name for name in found)
+
+
 def test_sentence_openers_are_not_names() -> None:
     found = names("The factory opened. Earlier, the company said it would grow. "
                   "Meanwhile Xiaomi waited.", "en")
