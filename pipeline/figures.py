@@ -50,9 +50,27 @@ _CJK_SCALE = "|".join(sorted((k for k in _SCALES if not k.isascii()), key=len, r
 
 _NUMBER = re.compile(
     r"(?<![A-Za-z0-9.,])(?P<num>\d+(?:[.,]\d+)*)"
-    r"(?:\s?(?P<cjk>" + _CJK_SCALE + r")"
+    r"(?:\s?(?P<cjk>" + _CJK_SCALE + r")(?![瓦米克])"  # 千瓦, 千米, 千克: kW, km, kg
     r"|\s?(?P<latin>" + _LATIN_SCALE + r")\b"
     r"|\s?(?P<pct>%|％|per\s?cent\b|percent\b|per\s+cento\b))?",
+    re.IGNORECASE)
+
+# The unit after a figure, by the quantity it measures: "400 km", "400 chilometri" and
+# "四百公里" are one figure with its unit, which says more than the bare number.
+_UNITS = {
+    "km": ("km", "kilometres", "kilometers", "kilometre", "kilometer", "chilometri",
+           "chilometro", "公里", "千米"),
+    "kwh": ("kwh", "kilowatt-hours", "kilowatt hours", "chilowattora", "千瓦时"),
+    "kw": ("kw", "kilowatts", "kilowatt", "chilowatt", "千瓦"),
+    "mw": ("mw", "megawatts", "megawatt", "兆瓦"),
+    "vehicles": ("cars", "vehicles", "vetture", "veicoli", "auto", "辆"),
+}
+_UNIT_OF = {form: unit for unit, forms in _UNITS.items() for form in forms}
+_UNIT_AFTER = re.compile(
+    r"\s?(?:(?P<latin>" + "|".join(sorted((f for f in _UNIT_OF if f.isascii()), key=len,
+                                           reverse=True)).replace(" ", r"\s") + r")\b"
+    r"|(?P<cjk>" + "|".join(sorted((f for f in _UNIT_OF if not f.isascii()), key=len,
+                                   reverse=True)) + "))",
     re.IGNORECASE)
 
 _MONTHS_EN = ("january", "february", "march", "april", "may", "june", "july", "august",
@@ -315,6 +333,7 @@ class Figures:
     """What `scan` finds in one text."""
 
     numbers: list[str] = field(default_factory=list)  # canonical, in order of first mention
+    units: dict[str, str] = field(default_factory=dict)  # of `numbers`: the unit written after
     dates: list[str] = field(default_factory=list)  # "MM-DD"
     years: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # normalised Latin-script names
@@ -418,10 +437,12 @@ def _strip_dates(text: str, dates: set[str], years: set[str]) -> str:
     return text
 
 
-def numbers(text: str, lang: str = "en", *, years: set[str] | None = None) -> list[str]:
+def numbers(text: str, lang: str = "en", *, years: set[str] | None = None,
+            units: dict[str, str] | None = None) -> list[str]:
     """Canonical numbers in `text`, in order of first mention (a headline's or a lead's
     figure is the one other write-ups repeat). Years go to `years` when given; bare
-    integers below 100 (counts, ordinals) are dropped."""
+    integers below 100 (counts, ordinals) are dropped; the unit first written after a
+    number (`_UNITS`) goes to `units` when given."""
     text = chinese_numerals(unicodedata.normalize("NFKC", text))
     found: dict[str, int] = {}
     for m in _NUMBER.finditer(text):
@@ -449,6 +470,10 @@ def numbers(text: str, lang: str = "en", *, years: set[str] | None = None) -> li
                 continue
             canonical = canonical_number(value)
         found[canonical] = found.get(canonical, 0) + 1
+        if units is not None and not m["pct"] and canonical not in units:
+            unit = _UNIT_AFTER.match(text, m.end())
+            if unit:
+                units[canonical] = _UNIT_OF[" ".join(unit.group(0).split()).lower()]
     return list(found)
 
 
@@ -601,6 +626,7 @@ def scan(text: str, lang: str = "en", *, with_names: bool = True) -> Figures:
     found_dates: set[str] = set()
     found_years: set[str] = set()
     rest = _strip_dates(chinese_numerals(text), found_dates, found_years)
-    nums = numbers(rest, lang, years=found_years)
-    return Figures(numbers=nums, dates=sorted(found_dates), years=sorted(found_years),
-                   names=names(text, lang) if with_names else [])
+    units: dict[str, str] = {}
+    nums = numbers(rest, lang, years=found_years, units=units)
+    return Figures(numbers=nums, units=units, dates=sorted(found_dates),
+                   years=sorted(found_years), names=names(text, lang) if with_names else [])

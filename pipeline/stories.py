@@ -136,6 +136,7 @@ class Fingerprint:
     n_words: int = 0
     sentences: list[str] = field(default_factory=list)  # short hashes, in text order
     numbers: list[str] = field(default_factory=list)
+    units: dict[str, str] = field(default_factory=dict)  # of `numbers`: "400" → "km"
     dates: list[str] = field(default_factory=list)
     years: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
@@ -157,7 +158,8 @@ class Fingerprint:
             "text_lang": self.text_lang, "seen_at": self.seen_at,
             "shingles": _pack(self.shingles), "n_shingles": self.n_shingles,
             "words": _pack(self.words), "n_words": self.n_words,
-            "sentences": self.sentences, "numbers": self.numbers, "dates": self.dates,
+            "sentences": self.sentences, "numbers": self.numbers, "units": self.units,
+            "dates": self.dates,
             "years": self.years, "names": self.names, "entities": self.entities,
             "translated_names": self.translated_names,
             "vector": embed.pack(self.vector) if self.vector.size else "",
@@ -174,6 +176,7 @@ class Fingerprint:
             shingles=_unpack(data.get("shingles", "")), n_shingles=data.get("n_shingles", 0),
             words=_unpack(data.get("words", "")), n_words=data.get("n_words", 0),
             sentences=list(data.get("sentences", [])), numbers=list(data.get("numbers", [])),
+            units=dict(data.get("units", {})),
             dates=list(data.get("dates", [])), years=list(data.get("years", [])),
             names=list(data.get("names", [])), entities=list(data.get("entities", [])),
             translated_names=list(data.get("translated_names", [])),
@@ -317,6 +320,7 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
     if translated:
         extra = fpr.scan(article.text_en or "", "en")  # names of the translation too
         figures.numbers += [n for n in extra.numbers if n not in figures.numbers]
+        figures.units = extra.units | figures.units
         figures.dates = sorted(set(figures.dates) | set(extra.dates))
         translated_names = [n for n in extra.names if n not in names]
         names += translated_names
@@ -335,6 +339,7 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
         words=_minhash(words, WORD_PERM), n_words=len(words),
         sentences=sentence_hashes(english, cjk_english, sentences=sentences),
         numbers=figures.numbers[:30], dates=figures.dates[:10], years=figures.years[:10],
+        units={n: u for n, u in figures.units.items() if n in figures.numbers[:30]},
         names=names[:40], translated_names=[n for n in translated_names if n in names[:40]],
         entities=sorted(set(article.entities)),
         vector=(embedder or embed.shared()).embed_one(embed.article_text(article.title, body)),
@@ -599,8 +604,9 @@ def compare(a: Fingerprint, b: Fingerprint, *, window_days: float,
             shared_names, p.pinyin, names_part = original
     inside = {part for n in shared_names if " " in n for part in n.split()}
     p.names = [n for n in shared_names if n not in inside]
+    # A figure with the same unit on both sides ("1,000 kW", "1000千瓦") one point more.
     number_points = min(MAX_NUMBER_POINTS,
-                        sum(min(fpr.specificity(n), 3) for n in p.numbers)
+                        sum(min(fpr.specificity(n) + _same_unit(a, b, n), 3) for n in p.numbers)
                         + sum(min(fpr.specificity(n), 3) - 1 for n in loose))
     numbers_part = C_NUMBER * number_points
     if not p.numbers and not loose and min(_telling_figures(a), _telling_figures(b)) \
@@ -647,6 +653,11 @@ def _coarse_matches(rough: Fingerprint, precise: Fingerprint) -> list[str]:
         return []
     exact = set(precise.numbers)
     return [n for n in rough.numbers if n in precise.coarse and n not in exact]
+
+
+def _same_unit(a: Fingerprint, b: Fingerprint, number: str) -> int:
+    unit = a.units.get(number)
+    return 1 if unit is not None and unit == b.units.get(number) else 0
 
 
 def _telling_figures(fp: Fingerprint) -> int:

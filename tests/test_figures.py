@@ -164,6 +164,26 @@ def test_chinese_numerals_read_as_numbers(text: str, expected: str) -> None:
     assert numbers(text, "zh") == [expected]
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("充电功率达到1000千瓦", "1000"),  # 千瓦 is a kilowatt, not a thousand watts' scale
+    ("续航700千米", "700"),
+    ("装机10万千瓦", "100000"),  # 万 is still a scale before it
+    ("2千万辆", "20000000"),
+])
+def test_a_unit_that_starts_like_a_scale_is_a_unit(text: str, expected: str) -> None:
+    assert numbers(text, "zh") == [expected]
+
+
+def test_a_figure_keeps_its_unit_in_every_language() -> None:
+    """The same quantities as three outlets write them: figure and unit alike."""
+    zh = scan("充电功率达到1000千瓦，充电五分钟可行驶四百公里，小米10月交付超4万辆", "zh")
+    it = scan("Ricarica da 1.000 kW: 400 chilometri in cinque minuti; 40.000 vetture", "it")
+    en = scan("Charging at up to 1,000 kilowatts adds 400 km; more than 40,000 cars", "en")
+    expected = {"1000": "kw", "400": "km", "40000": "vehicles"}
+    assert zh.units == it.units == en.units == expected
+    assert scan("400 stations and 1,000 chargers", "en").units == {}
+
+
 def test_chinese_numerals_meet_their_english_form() -> None:
     zh = scan("小米汽车工厂二〇二一年十一月二十七日签约，年产三十万辆，投资一百亿元。", "zh")
     en = scan("Xiaomi signed on November 27, 2021 for 300,000 cars a year and 10 billion "

@@ -85,15 +85,16 @@ def test_seeds_without_titles_or_dates(items: list[ev.Item]) -> None:
 # ------------------------------------------------------------------------------ floors
 # Measured (docs/stories.md; `python tests/stories_eval.py`), untranslated, as production
 # places articles (translation runs after placement and does not re-place them), in time
-# order, pairwise F1 / B³ F1 (precision 1.000 in every subset): all languages 0.944 /
-# 0.973; English + Italian 0.993 / 0.995; English ↔ Italian pairs 0.989 / 0.995; pairs
-# with a Chinese side 0.897 / 0.973. The issue's floor for this set is 0.95 (all
-# languages): not reached (docs/stories.md says which stories stay split, and why).
+# order, pairwise F1 / B³ F1 (precision 1.000 in every subset): all languages 0.951 /
+# 0.977; English + Italian 1.000 / 1.000; English ↔ Italian pairs 1.000 / 1.000; pairs
+# with a Chinese side 0.904 / 0.977. The issue asks 0.95 of this set (all languages),
+# reached here and on the mean of 10 orders through `tidings run` (0.953), not in every
+# order (docs/stories.md says which stories stay split, and why).
 FLOORS = {
-    "all languages": (0.93, 0.96),
-    "English + Italian": (0.98, 0.99),
-    "cross-language pairs, English ↔ Italian": (0.97, 0.98),
-    "Chinese (pairs with a Chinese side)": (0.89, 0.96),
+    "all languages": (0.94, 0.97),
+    "English + Italian": (0.99, 0.99),
+    "cross-language pairs, English ↔ Italian": (0.99, 0.99),
+    "Chinese (pairs with a Chinese side)": (0.89, 0.97),
 }
 
 
@@ -351,6 +352,21 @@ def test_reports_whose_figures_all_differ_stay_apart(by_id: dict[str, ev.Item]) 
     assert joined.story_id == 4 and joined.evidence["log_odds"]["numbers"] > 0
 
 
+def test_figures_with_their_units_bridge_italian_and_chinese(by_id: dict[str, ev.Item]) -> None:
+    """BYD's flash charging: "1.000 kW … 400 km" in Italian, "1,000 kilowatts … 400 km" in
+    English, "1000千瓦 … 四百公里" in Chinese. Figures with the same unit count one point
+    more than bare ones, and the Italian brief joins the story of the other two."""
+    story = [_cand(1, _item_article(by_id["bydc-en-1"]), story_id=5),
+             _cand(2, _item_article(by_id["bydc-zh-1"]), story_id=5)]
+    italian = _item_article(by_id["bydc-it-1"])
+    placement = _place(italian, story)
+    assert placement.story_id == 5
+    assert {"1000", "400"} <= set(placement.evidence["shared_numbers"])
+    bare = compare(replace(fingerprint(italian), units={}), story[0].fingerprint,
+                   window_days=CONFIG.window_days)
+    assert placement.evidence["log_odds"]["numbers"] > bare.parts["numbers"]
+
+
 def test_one_shared_model_name_does_not_join_chinese_briefs(
         by_id: dict[str, ev.Item]) -> None:
     """Two Chinese reports whose only Latin name is the YU7 (the plant that will build it;
@@ -583,8 +599,8 @@ def _eval_script() -> ModuleType:
 @pytest.mark.slow
 def test_labelled_set_through_tidings_run() -> None:
     """The labelled set as pages and a feed on 127.0.0.1, through the real `tidings run`,
-    scored from the store. Order 1 in two passes measured F1 0.927 (P 0.986, R 0.875),
-    B³ F1 0.967, twice (`python scripts/eval_stories.py --labelled --orders 1 --passes 2`);
+    scored from the store. Order 1 in two passes measured F1 0.934 (P 0.986, R 0.887),
+    B³ F1 0.971, twice (`python scripts/eval_stories.py --labelled --orders 1 --passes 2`);
     five orders in one pass: docs/stories.md."""
     script = _eval_script()
     docs = script.load_labelled()
