@@ -7,7 +7,8 @@
 `run(quick)` returns a markdown section for docs/benchmarks.md. For each size a real store
 (`pipeline.store.Store` on a temporary SQLite file) is filled with synthetic articles that
 went through the real `fingerprint` → `index_keys` → `place` path, then 100 new articles
-are placed and timed — twice, into two copies of the filled store (the two runs).
+are placed and timed — twice, into two copies of the filled store (the two runs), the
+sizes taking turns article by article (the machine is shared: its load drifts).
 Placement = `index_keys` + `store.candidates` + `place` (the fingerprint is computed
 beforehand, as the runner does once per article anyway, and is timed separately); its
 time is the placing thread's CPU time (`time.thread_time`: the machine is shared), wall
@@ -242,65 +243,109 @@ def fill_store(size: int, kind: str, path: Path, articles: list[Article]) -> Bac
     return backend
 
 
-def place_batch(backend: Backend, new: list[Article]) -> Batch:
-    fp_times, times, walls, counts, joined = [], [], [], [], 0
-    for article in new:
-        t1 = time.thread_time()
-        fp = fingerprint(article)
-        t2 = time.thread_time()
-        cpu, wall = [], []
-        for _ in range(REPEATS):  # placing reads only: repeated, the least interfered-with
-            t3, w3 = time.thread_time(), time.perf_counter()
-            placement, keys, n = _place_one(backend, article, fp)
-            cpu.append(time.thread_time() - t3)
-            wall.append(time.perf_counter() - w3)
-        backend.add(article, fp, placement, keys)
-        fp_times.append(t2 - t1)
-        times.append(min(cpu))
-        walls.append(min(wall))
-        counts.append(n)
-        joined += placement.story_id is not None or placement.duplicate_of is not None
-    times_ms = sorted(t * 1000 for t in times)
-    return Batch(fingerprint_ms=statistics.mean(fp_times) * 1000,
+@dataclass(slots=True)
+class Timed:
+    """One article placed: its fingerprint's CPU time, the fastest of REPEATS placements
+    (CPU and wall), its candidates, and whether it joined a story or repeated an article."""
+
+    fingerprint_s: float
+    cpu_s: float
+    wall_s: float
+    candidates: int
+    joined: bool
+
+
+def place_one_timed(backend: Backend, article: Article) -> Timed:
+    t1 = time.thread_time()
+    fp = fingerprint(article)
+    t2 = time.thread_time()
+    cpu, wall = [], []
+    for _ in range(REPEATS):  # placing reads only: repeated, the least interfered-with
+        t3, w3 = time.thread_time(), time.perf_counter()
+        placement, keys, n = _place_one(backend, article, fp)
+        cpu.append(time.thread_time() - t3)
+        wall.append(time.perf_counter() - w3)
+    backend.add(article, fp, placement, keys)
+    return Timed(fingerprint_s=t2 - t1, cpu_s=min(cpu), wall_s=min(wall), candidates=n,
+                 joined=placement.story_id is not None or placement.duplicate_of is not None)
+
+
+def batch(timed: list[Timed]) -> Batch:
+    times_ms = sorted(t.cpu_s * 1000 for t in timed)
+    return Batch(fingerprint_ms=statistics.mean(t.fingerprint_s for t in timed) * 1000,
                  p50_ms=statistics.median(times_ms), mean_ms=statistics.mean(times_ms),
                  p95_ms=times_ms[int(len(times_ms) * 0.95) - 1],
-                 wall_p50_ms=statistics.median(walls) * 1000,
-                 candidates=statistics.mean(counts), joined=joined)
+                 wall_p50_ms=statistics.median(t.wall_s for t in timed) * 1000,
+                 candidates=statistics.mean(t.candidates for t in timed),
+                 joined=sum(t.joined for t in timed))
 
 
-def measure(size: int, kind: str, workdir: Path) -> Result:
-    """Fill once; then place the same PLACED new articles RUNS times, each time into a
-    copy of the filled store as it was (SQLite: a file copy; in memory: a new fill)."""
+@dataclass(slots=True)
+class Filled:
+    """A store filled once, and the articles to place into it."""
+
+    size: int
+    fill_s: float
+    fill: list[Article]
+    new: list[Article]
+    path: Path
+    backend: Backend | None  # in memory: the filled index (SQLite: closed, copied per run)
+
+
+def prepare(size: int, kind: str, workdir: Path) -> Filled:
     articles = generate(size + PLACED, seed=size)
     fill, new = articles[:size], articles[size:]
     path = workdir / f"stories-{size}.db"
     t0 = time.perf_counter()
-    backend = fill_store(size, kind, path, fill)
+    backend: Backend | None = fill_store(size, kind, path, fill)
     fill_s = time.perf_counter() - t0
-    batches = []
+    if kind == "sqlite" and backend is not None:
+        backend.close()  # checkpoints the WAL into the file, which each run copies
+        backend = None
+    return Filled(size=size, fill_s=fill_s, fill=fill, new=new, path=path, backend=backend)
+
+
+def _open_run(filled: Filled, kind: str, run: int) -> Backend:
+    """The filled store as it was: a copy of the file (SQLite), else the index (filled
+    again after the first run)."""
+    if kind == "sqlite":
+        copy = filled.path.with_name(f"{filled.path.stem}-run{run}.db")
+        shutil.copyfile(filled.path, copy)
+        return open_backend(kind, copy)
+    if filled.backend is not None:
+        backend, filled.backend = filled.backend, None
+        return backend
+    return fill_store(filled.size, kind, filled.path, filled.fill)
+
+
+def measure(sizes: tuple[int, ...], kind: str, workdir: Path) -> list[Result]:
+    """Fill a store of each size once; then, RUNS times, place each size's PLACED new
+    articles into its store as it was filled, the sizes taking turns article by article
+    (the n-th article of each size one right after the other, which goes first
+    alternating): the shared machine's load drifts over seconds and minutes, so the sizes
+    are compared under the same load."""
+    filled = [prepare(size, kind, workdir) for size in sizes]
+    fingerprint(filled[0].new[0])  # the model loads here (once a process), not in a timing
+    batches: dict[int, list[Batch]] = {size: [] for size in sizes}
     for run in range(RUNS):
-        if run:
-            if kind == "sqlite":
-                copy = workdir / f"stories-{size}-run{run}.db"
-                shutil.copyfile(path.with_suffix(".clean"), copy)
-                backend = open_backend(kind, copy)
-            else:
-                backend = fill_store(size, kind, path, fill)
-        elif kind == "sqlite" and RUNS > 1:
-            backend.close()  # checkpoints the WAL into the file, which is then copied
-            shutil.copyfile(path, path.with_suffix(".clean"))
-            backend = open_backend(kind, path)
-        batches.append(place_batch(backend, new))
-        backend.close()
-    for leftover in workdir.glob(f"stories-{size}*"):
-        leftover.unlink()
-    return Result(size=size, fill_s=fill_s, batches=batches)
+        backends = [(one, _open_run(one, kind, run)) for one in filled]
+        timed: dict[int, list[Timed]] = {size: [] for size in sizes}
+        for i in range(PLACED):
+            for one, backend in (backends if i % 2 == 0 else backends[::-1]):
+                timed[one.size].append(place_one_timed(backend, one.new[i]))
+        for one, backend in backends:
+            backend.close()
+            batches[one.size].append(batch(timed[one.size]))
+            for leftover in workdir.glob(f"stories-{one.size}-run{run}*"):
+                leftover.unlink()
+    return [Result(size=one.size, fill_s=one.fill_s, batches=batches[one.size])
+            for one in filled]
 
 
 def run(quick: bool = False, kind: str = "sqlite") -> str:
     sizes = (1_000, 10_000) if quick else (1_000, 100_000)
     with tempfile.TemporaryDirectory(prefix="tidings-bench-stories-") as tmp:
-        results = [measure(size, kind, Path(tmp)) for size in sizes]
+        results = measure(sizes, kind, Path(tmp))
     base = results[0]
     lines = [
         "## Story placement (bench_stories)",
@@ -309,7 +354,9 @@ def run(quick: bool = False, kind: str = "sqlite") -> str:
          f"({'SQLite store' if kind == 'sqlite' else 'in-memory index'}; "
          f"{PER_DAY} articles a day, window {CONFIG.window_days:g} days, at most "
          f"{CANDIDATES_PER_KEY} candidates per key, fewer for near-duplicate keys), "
-         f"{RUNS} runs: the same articles placed into {RUNS} copies of the filled store. "
+         f"{RUNS} runs: the same articles placed into {RUNS} copies of the filled store, "
+         "the sizes taking turns article by article, so that the shared machine's load "
+         "is the same for both. "
          "Placement = index keys "
          "+ candidate query + decision, timed as the CPU time of the placing thread, the "
          f"fastest of {REPEATS} (placing only reads; then the article is stored); the "
