@@ -471,9 +471,11 @@ def numbers(text: str, lang: str = "en", *, years: set[str] | None = None,
             canonical = canonical_number(value)
         found[canonical] = found.get(canonical, 0) + 1
         if units is not None and not m["pct"] and canonical not in units:
-            unit = _UNIT_AFTER.match(text, m.end())
-            if unit:
-                units[canonical] = _UNIT_OF[" ".join(unit.group(0).split()).lower()]
+            after = _UNIT_AFTER.match(text, m.end())
+            # .get: IGNORECASE also matches a few non-ASCII letters (ı for i), not in the table
+            unit = _UNIT_OF.get(" ".join(after.group(0).split()).lower()) if after else None
+            if unit is not None:
+                units[canonical] = unit
     return list(found)
 
 

@@ -182,6 +182,9 @@ def test_a_figure_keeps_its_unit_in_every_language() -> None:
     expected = {"1000": "kw", "400": "km", "40000": "vehicles"}
     assert zh.units == it.units == en.units == expected
     assert scan("400 stations and 1,000 chargers", "en").units == {}
+    # Letters that match ASCII ones only when case is ignored (ı, İ) are not a unit, and
+    # never an error: a page controls them.
+    assert scan("400 kılometres, 500 vehİcles, 600 KM", "en").units == {"600": "km"}
 
 
 def test_chinese_numerals_meet_their_english_form() -> None:
