@@ -105,7 +105,7 @@ _DATE_PATTERNS = (
 )
 
 _LATIN_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-\u2010\u2011.][A-Za-z0-9]+)*")
-_ADJECTIVE_TAIL = re.compile(r"(?:[-\u2010\u2011][a-z]+)+$")  # "-backed", "-listed"
+_HYPHENS = re.compile(r"[-\u2010\u2011]")
 _SENTENCE_END = re.compile(r"[.!?:;\"“”「」。！？\n(（]\s*$")
 
 # Chinese numerals: 三十万 = 300000, 一百亿 = 10000000000, 三点五亿 = 350000000,
@@ -568,9 +568,7 @@ def names(text: str, lang: str = "en", *, limit: int = 40) -> list[str]:
         if not cjk and token.islower():  # an ordinary word: never a name
             continue
         token = token.rstrip(".")
-        tail = _ADJECTIVE_TAIL.search(token)  # Huawei-backed, Hong Kong-listed: a name before
-        if tail:
-            token = token[:tail.start()]
+        token = _without_adjective_tail(token)
         folded = normalise_name(token)
         if len(folded) < 2 or folded in STOP_NAMES or folded.isdigit():
             continue
@@ -604,6 +602,22 @@ def names(text: str, lang: str = "en", *, limit: int = 40) -> list[str]:
     _count_run(run, counts)
     ranked = sorted(counts, key=lambda n: (-counts[n], n))
     return ranked[:limit]
+
+
+def _without_adjective_tail(token: str) -> str:
+    """"Huawei-backed" → "Huawei", "Kong-listed" → "Kong": the lowercase parts after the
+    last capitalised one are an adjective made of the name. Linear in the token (a page
+    controls its length: a regex anchored at the end would be quadratic)."""
+    if "-" not in token and "\u2010" not in token and "\u2011" not in token:
+        return token
+    parts = _HYPHENS.split(token)
+    keep = len(parts)
+    while keep > 1 and parts[keep - 1].isascii() and parts[keep - 1].isalpha() \
+            and parts[keep - 1].islower():
+        keep -= 1
+    if keep == len(parts):
+        return token
+    return token[:sum(map(len, parts[:keep])) + keep - 1]  # each hyphen one character
 
 
 def _count_run(run: list[str], counts: dict[str, int]) -> None:

@@ -141,6 +141,16 @@ def test_a_name_ends_where_its_hyphenated_adjective_begins() -> None:
     assert not any("listed" in name or "backed" in name for name in found)
 
 
+def test_a_page_long_hyphenated_word_is_read_in_one_pass() -> None:
+    """A page controls its words: 200,000 hyphenated parts (400 kB) are one name, cut at
+    its lowercase tail, read in one pass (an end-anchored regex took minutes)."""
+    lower = "-ab" * 200_000  # lowercase parts up to a last one that is not: no tail to cut
+    assert f"x{lower.replace('-', '')}c" in names(f"Xiaomi said X{lower}C today.", "en")
+    upper = "-Ab" * 200_000
+    found = names(f"Xiaomi said X{upper}-made cars sell.", "en")
+    assert f"x{upper.replace('-', '').lower()}" in found  # "-made" cut, the rest kept
+
+
 def test_sentence_openers_are_not_names() -> None:
     found = names("The factory opened. Earlier, the company said it would grow. "
                   "Meanwhile Xiaomi waited.", "en")
