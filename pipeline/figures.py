@@ -24,6 +24,7 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -45,8 +46,17 @@ _SCALES: dict[str, float] = {
     "万亿": 1e12, "千亿": 1e11, "百亿": 1e10, "十亿": 1e9, "亿": 1e8, "千万": 1e7, "百万": 1e6,
     "十万": 1e5, "万": 1e4, "千": 1e3,
 }
-_LATIN_SCALE = "|".join(sorted((k for k in _SCALES if k.isascii()), key=len, reverse=True))
-_CJK_SCALE = "|".join(sorted((k for k in _SCALES if not k.isascii()), key=len, reverse=True))
+
+
+def _alternatives(words: Iterable[str], *, ascii_only: bool) -> str:
+    """A regex alternation of the ASCII words (or of the others), longest first, so that
+    the longest form is the one that matches ("kwh" before "kw", "千瓦时" before "千瓦")."""
+    return "|".join(sorted((w for w in words if w.isascii() == ascii_only), key=len,
+                           reverse=True))
+
+
+_LATIN_SCALE = _alternatives(_SCALES, ascii_only=True)
+_CJK_SCALE = _alternatives(_SCALES, ascii_only=False)
 
 _NUMBER = re.compile(
     r"(?<![A-Za-z0-9.,])(?P<num>\d+(?:[.,]\d+)*)"
@@ -67,10 +77,8 @@ _UNITS = {
 }
 _UNIT_OF = {form: unit for unit, forms in _UNITS.items() for form in forms}
 _UNIT_AFTER = re.compile(
-    r"\s?(?:(?P<latin>" + "|".join(sorted((f for f in _UNIT_OF if f.isascii()), key=len,
-                                           reverse=True)).replace(" ", r"\s") + r")\b"
-    r"|(?P<cjk>" + "|".join(sorted((f for f in _UNIT_OF if not f.isascii()), key=len,
-                                   reverse=True)) + "))",
+    r"\s?(?:(?:" + _alternatives(_UNIT_OF, ascii_only=True).replace(" ", r"\s") + r")\b"
+    r"|" + _alternatives(_UNIT_OF, ascii_only=False) + ")",
     re.IGNORECASE)
 
 _MONTHS_EN = ("january", "february", "march", "april", "may", "june", "july", "august",

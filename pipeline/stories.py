@@ -328,6 +328,7 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
     if published is not None:  # "on Thursday" is a date once the page's date is known
         spoken = fpr.relative_dates(f"{article.title}\n{body}", published.date())
         figures.dates = sorted(set(figures.dates) | set(spoken))
+    numbers = figures.numbers[:30]
     grams = fpr.pinyin_grams(f"{article.title}\n{body}") if cjk_body else []
     headline = fpr.pinyin_grams(article.title, readings=1)[:HEADLINE_PINYIN_KEYS] if cjk_body \
         else []
@@ -338,8 +339,8 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
         shingles=_minhash(sh, SHINGLE_PERM), n_shingles=len(sh),
         words=_minhash(words, WORD_PERM), n_words=len(words),
         sentences=sentence_hashes(english, cjk_english, sentences=sentences),
-        numbers=figures.numbers[:30], dates=figures.dates[:10], years=figures.years[:10],
-        units={n: u for n, u in figures.units.items() if n in figures.numbers[:30]},
+        numbers=numbers, dates=figures.dates[:10], years=figures.years[:10],
+        units={n: figures.units[n] for n in numbers if n in figures.units},
         names=names[:40], translated_names=[n for n in translated_names if n in names[:40]],
         entities=sorted(set(article.entities)),
         vector=(embedder or embed.shared()).embed_one(embed.article_text(article.title, body)),

@@ -501,13 +501,13 @@ def _weights(parser: argparse.ArgumentParser, settings: list[str]) -> dict[str, 
 
     out: dict[str, float] = {}
     for item in settings:
-        name, _, value = item.partition("=")
-        current = getattr(stories, name.strip(), None)
-        if not name.strip().isupper() or isinstance(current, bool) \
+        name, _, value = (part.strip() for part in item.partition("="))
+        current = getattr(stories, name, None)
+        if not name.isupper() or isinstance(current, bool) \
                 or not isinstance(current, (int, float)):
             parser.error(f"--set {item}: not a numeric constant of pipeline/stories.py")
         try:
-            out[name.strip()] = float(value)
+            out[name] = float(value)
         except ValueError:
             parser.error(f"--set {item}: {value!r} is not a number")
     return out
