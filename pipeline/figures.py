@@ -359,10 +359,12 @@ def canonical_number(value: float) -> str:
     return f"{rounded:.{max(digits, 0)}f}".rstrip("0").rstrip(".")
 
 
+@functools.lru_cache(maxsize=8192)
 def specificity(canonical: str) -> int:
     """How telling a canonical number is: its significant digits, +1 for a percentage;
     plain integers below 1000 and decimals below 10 (model numbers, counts, sizes) are 1.
-    "300000" → 1, "150000" → 2, "193000000000" → 3, "38.8%" → 4, "865" → 1."""
+    "300000" → 1, "150000" → 2, "193000000000" → 3, "38.8%" → 4, "865" → 1. Memoised: every
+    comparison asks again for the figures of the candidates it meets."""
     percent = canonical.endswith("%")
     if not percent:
         value = float(canonical)

@@ -50,13 +50,14 @@ class Matcher:
         return cls(watch=tuple(compiled), topic=_pattern(topic.terms, plural=True),
                    off_topic=_pattern(topic.off_topic, plural=True))
 
-    def entities(self, text: str) -> list[str]:
-        text = _URL.sub(" ", text)
+    def entities(self, text: str, *, unlinked: bool = False) -> list[str]:
+        """The watched entities `text` names (`unlinked`: its URLs already removed)."""
+        text = text if unlinked else _URL.sub(" ", text)
         return [name for name, pattern in self.watch if pattern.search(text)]
 
-    def topic_terms(self, text: str) -> tuple[list[str], int, int]:
+    def topic_terms(self, text: str, *, unlinked: bool = False) -> tuple[list[str], int, int]:
         """(distinct topic terms found, topic hits, off-topic hits)."""
-        text = _URL.sub(" ", text)
+        text = text if unlinked else _URL.sub(" ", text)
         hits = [m.group(0) for m in self.topic.finditer(text)] if self.topic else []
         off = len(self.off_topic.findall(text)) if self.off_topic else 0
         distinct = sorted({h.casefold() for h in hits})
@@ -66,7 +67,8 @@ class Matcher:
         text = f"{article.title}\n{article.text}"
         if article.text_en or article.title_en:
             text += f"\n{article.title_en or ''}\n{article.text_en or ''}"
-        entities = self.entities(text)
-        terms, hits, off = self.topic_terms(text)
+        text = _URL.sub(" ", text)
+        entities = self.entities(text, unlinked=True)
+        terms, hits, off = self.topic_terms(text, unlinked=True)
         relevant = bool(entities) and hits > 0 and hits > off
         return article.replace(entities=entities, topic_terms=terms, relevant=relevant)

@@ -37,9 +37,10 @@ import functools
 import hashlib
 import math
 import re
+import threading
 import unicodedata
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -77,6 +78,7 @@ MIN_DUP_SENTENCES = 3  # sentence containment needs at least this many shared se
 CANDIDATES_PER_KEY = 20  # the store returns at most this many (newest) articles per key
 MAX_CANDIDATES = 400  # and no more than this in all
 STORY_LINKS = 3  # a story's score: the mean of its best this-many links to the article
+KNOWN_ROWS = 4096  # fingerprints whose arrays are kept as matrix rows (11 MB a process)
 MERGE_PAIRS = 4  # members per story compared when a merge is considered
 STORY_COMPARED = 8  # members per candidate story compared in full (the most alike)
 
@@ -151,6 +153,7 @@ class Fingerprint:
     coarse: dict[str, str] | None = field(default=None, repr=False, compare=False)
     telling: int | None = field(default=None, repr=False, compare=False)
     when: datetime | None = field(default=None, repr=False, compare=False)
+    row: int | None = field(default=None, repr=False, compare=False)  # in `_ROWS`
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -268,11 +271,11 @@ def shingles(text: str, cjk: bool, *, sentences: list[str] | None = None) -> set
         n = SHINGLE_CHARS
         return {chars[i:i + n].encode() for i in range(max(len(chars) - n + 1, 1))} if chars \
             else set()
-    words = norm.split()
+    words = norm.encode().split(b" ")  # normalised: single spaces, the only whitespace
     n = SHINGLE_WORDS
     if len(words) < n:
-        return {" ".join(words).encode()} if words else set()
-    return {" ".join(gram).encode() for gram in zip(*(words[k:] for k in range(n)))}
+        return {b" ".join(words)} if norm else set()
+    return set(map(b" ".join, zip(*(words[k:] for k in range(n)))))
 
 
 def content_words(text: str, cjk: bool) -> set[bytes]:
@@ -497,8 +500,8 @@ class _Known(NamedTuple):
     """What `compare` would compute with numpy for one pair, computed for all of an
     article's candidates at once (`_known`: one matrix product instead of a hundred small
     calls): the embedding cosine and the MinHash agreements of shingles and of content
-    words. None where a candidate's array differs in shape from the article's (an older
-    fingerprint): `compare` then computes it alone, as it always did."""
+    words. None where a fingerprint's arrays are not of the usual shapes (an older
+    fingerprint): `compare` then computes them alone, with the same result."""
 
     cosine: float | None = None
     shingles: float | None = None
@@ -508,33 +511,103 @@ class _Known(NamedTuple):
 _UNKNOWN = _Known()
 
 
-def _known(fp: Fingerprint, others: Sequence[Fingerprint]) -> list[_Known]:
-    def cosines(matrix: np.ndarray) -> np.ndarray:
-        dots = matrix @ fp.vector
-        norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix) * float(fp.vector @ fp.vector))
-        out: np.ndarray = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
-        return out
+class _Rows:
+    """The vectors and signatures of the fingerprints compared most recently, as rows of
+    three matrices: an article's hundred candidates are then gathered by one indexing,
+    where stacking their arrays anew cost ~0.2 ms an article (most candidates come back
+    article after article). A ring of `size` rows: a fingerprint whose row was taken
+    since is copied in again. A row knows its fingerprint by `id` only (no reference that
+    would keep it alive): a fingerprint asking for its row has lived since it was given
+    the row, so another object that took the row since has a different id. One per
+    process, used under `_ROWS_LOCK` (a daemon places in several threads)."""
 
-    def agreement(signature: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        return lambda matrix: np.count_nonzero(matrix == signature, axis=1) / len(signature)
+    def __init__(self, size: int = KNOWN_ROWS) -> None:
+        self.size = size
+        self.owner = [0] * size  # id() of the fingerprint each row holds
+        self.next = 0
+        self.vectors = np.zeros((size, embed.DIM), np.float32)
+        self.shingles = np.zeros((size, SHINGLE_PERM), np.uint32)
+        self.words = np.zeros((size, WORD_PERM), np.uint32)
 
-    columns = (_rowwise([o.vector for o in others], fp.vector, cosines),
-               _rowwise([o.shingles for o in others], fp.shingles, agreement(fp.shingles)),
-               _rowwise([o.words for o in others], fp.words, agreement(fp.words)))
-    return [_Known(*row) for row in zip(*columns, strict=True)]
+    def of(self, fps: Sequence[Fingerprint]) -> list[int]:
+        """Each fingerprint's row; -1 for one whose arrays are not of the usual shapes (an
+        older fingerprint), which `compare` then measures alone. The rows the call gives
+        are all different: a fingerprint copied in never takes the row of another one of
+        the call (at most `size` of them)."""
+        owner, size = self.owner, self.size
+        found = [fp.row if fp.row is not None and fp.row < size and owner[fp.row] == id(fp)
+                 else None for fp in fps]
+        taken = {row for row in found if row is not None}
+        return [self._put(fp, taken) if row is None else row
+                for fp, row in zip(fps, found, strict=True)]
+
+    def _put(self, fp: Fingerprint, taken: set[int]) -> int:
+        if fp.row is not None and fp.row in taken and self.owner[fp.row] == id(fp):
+            return fp.row  # the same fingerprint twice in one call
+        if not _usual(fp):
+            return -1
+        row = self.next
+        while row in taken:
+            row = (row + 1) % self.size
+        self.next = (row + 1) % self.size
+        taken.add(row)
+        self.owner[row] = id(fp)
+        self.vectors[row] = fp.vector
+        self.shingles[row] = fp.shingles
+        self.words[row] = fp.words
+        fp.row = row
+        return row
 
 
-def _rowwise(arrays: list[np.ndarray], like: np.ndarray,
-             measure: Callable[[np.ndarray], np.ndarray]) -> list[float | None]:
-    """`measure` of the arrays shaped like `like`, stacked into one matrix; None for the
-    others, and for all when `like` is empty."""
-    out: list[float | None] = [None] * len(arrays)
-    rows = [i for i, a in enumerate(arrays) if a.shape == like.shape] if like.size else []
-    if rows:
-        values = measure(np.stack([arrays[i] for i in rows])).tolist()
-        for i, value in zip(rows, values, strict=True):
-            out[i] = value
-    return out
+_ROWS: _Rows | None = None
+_ROWS_LOCK = threading.Lock()
+
+
+def _usual(fp: Fingerprint) -> bool:
+    return (fp.vector.shape == (embed.DIM,) and fp.shingles.shape == (SHINGLE_PERM,)
+            and fp.words.shape == (WORD_PERM,))
+
+
+class _Knowns(NamedTuple):
+    """`_Known` for each of an article's candidates, as three columns."""
+
+    cosine: list[float | None]
+    shingles: list[float | None]
+    words: list[float | None]
+
+    def of(self, i: int) -> _Known:
+        return _Known(self.cosine[i], self.shingles[i], self.words[i])
+
+
+def _known(fp: Fingerprint, others: Sequence[Fingerprint]) -> _Knowns:
+    unknown: list[float | None] = [None] * len(others)
+    if not others or not _usual(fp):
+        return _Knowns(unknown, unknown, unknown)
+    global _ROWS
+    with _ROWS_LOCK:  # the rows are gathered (copied) before another thread may move them
+        table = _ROWS = _ROWS or _Rows()
+        if len(others) > table.size:  # the ring would give one call's rows twice
+            return _Knowns(unknown, unknown, unknown)
+        rows = np.asarray(table.of(others), dtype=np.intp)
+        found = rows >= 0
+        picked = rows[found]
+        vectors, shingles, words = (table.vectors[picked], table.shingles[picked],
+                                    table.words[picked])
+    dots = vectors @ fp.vector
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors) * float(fp.vector @ fp.vector))
+    columns = (np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0),
+               np.count_nonzero(shingles == fp.shingles, axis=1) / SHINGLE_PERM,
+               np.count_nonzero(words == fp.words, axis=1) / WORD_PERM)
+    if found.all():
+        return _Knowns(*(column.tolist() for column in columns))
+    at = np.flatnonzero(found).tolist()
+    out = []
+    for column in columns:
+        full = list(unknown)
+        for i, value in zip(at, column.tolist(), strict=True):
+            full[i] = value
+        out.append(full)
+    return _Knowns(*out)
 
 
 def _may_repeat(a: Fingerprint, b: Fingerprint, shingled: float | None,
@@ -744,10 +817,10 @@ def place(article: Article, fp: Fingerprint, candidates: list[Candidate],
     full = _worth_comparing(compared, known)
     sentences = frozenset(fp.sentences)
     for i, cand in enumerate(compared):
-        if i not in full and not _may_repeat(fp, cand.fingerprint, known[i].shingles,
+        if i not in full and not _may_repeat(fp, cand.fingerprint, known.shingles[i],
                                              sentences, config.near_duplicate):
             continue
-        pair = compare(fp, cand.fingerprint, window_days=config.window_days, known=known[i])
+        pair = compare(fp, cand.fingerprint, window_days=config.window_days, known=known.of(i))
         if pair.duplicate >= config.near_duplicate and (
                 best_dup is None or pair.duplicate > best_dup[0]):
             best_dup = (pair.duplicate, cand, pair)
@@ -807,7 +880,7 @@ def place(article: Article, fp: Fingerprint, candidates: list[Candidate],
                      merge=ids[1:])
 
 
-def _worth_comparing(candidates: list[Candidate], known: list[_Known]) -> set[int]:
+def _worth_comparing(candidates: list[Candidate], known: _Knowns) -> set[int]:
     """Which candidates are compared in full: those of no story, and of each story the
     `STORY_COMPARED` members most alike the article by embedding and words. A story's
     score is the mean of its best `STORY_LINKS` links, which the less alike members of a
@@ -818,7 +891,7 @@ def _worth_comparing(candidates: list[Candidate], known: list[_Known]) -> set[in
         if cand.story_id is None:
             keep.add(i)
             continue
-        alike = (known[i].cosine or 0.0) + (known[i].words or 0.0)
+        alike = (known.cosine[i] or 0.0) + (known.words[i] or 0.0)
         members.setdefault(cand.story_id, []).append((-alike, cand.article_id, i))
     for found in members.values():
         keep.update(i for _, _, i in sorted(found)[:STORY_COMPARED])

@@ -104,6 +104,40 @@ def test_an_article_that_fails_inside_a_batch_takes_back_only_itself(tmp_path: P
     store.close()
 
 
+def test_full_text_rows_commit_with_their_articles_and_only_theirs(tmp_path: Path) -> None:
+    """An article stored in a batch is found by a search once the batch commits, with it;
+    one that failed inside the batch, or was in the batch a crash cut short, is not; a
+    translation saved while its article's row waits in the batch reaches that row."""
+    db = tmp_path / "tidings.db"
+    store = Store.open(db)
+    store.add_links([Link(url=_url(n), source="s") for n in range(5)])
+    store.batch(links=3, seconds=3600)
+    _save(store, 0)
+    with pytest.raises(TypeError):
+        _save(store, 1, Placement(evidence={"not JSON": object()}))
+    _save(store, 2)
+    first = store.db.execute("SELECT id FROM articles WHERE url = ?", [_url(0)]).fetchone()[0]
+    store.save_translation(Article(id=first, url=_url(0), source="s", title="Title 0",
+                                   text="", title_en="Headline zero translated",
+                                   text_en="quattordici", translation_status="done"))
+    _save(store, 3)
+    store.checkpoint()  # three links finished (0, 2, 3; 1 failed): committed
+
+    def found(word: str) -> list[str]:
+        with sqlite3.connect(db) as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT a.url FROM articles_fts f JOIN articles a ON a.id = f.rowid "
+                "WHERE articles_fts MATCH ? ORDER BY a.id", [word])]
+    assert found("number") == [_url(0), _url(2), _url(3)]
+    assert found("quattordici") == [_url(0)]
+    _save(store, 4)
+    store.db.conn.close()  # the process dies with article 4 in its open batch
+    assert found("number") == [_url(0), _url(2), _url(3)]
+    with sqlite3.connect(db) as conn:  # every full-text row has its article, and back
+        assert conn.execute("SELECT COUNT(*) FROM articles_fts").fetchone()[0] == \
+            conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0] == 3
+
+
 def test_a_batch_left_open_while_the_pass_waits_is_committed(tmp_path: Path) -> None:
     """Another writer (a daemon's other pass, `tidings digest --send`) gets the store
     while this pass waits for slow servers, without waiting for its next article."""

@@ -18,6 +18,7 @@ from types import ModuleType
 
 import pytest
 
+from pipeline import embed
 from pipeline.config import StoriesConfig
 from pipeline.models import Article
 from pipeline.store import Store
@@ -260,6 +261,32 @@ def test_a_big_storys_least_alike_member_is_still_found_as_the_original(
     assert placement.duplicate_of == 99 and placement.story_id == 3
     monkeypatch.setattr(stories, "STORY_COMPARED", 10**6)  # every member in full: the same
     assert _place(half, members).evidence == placement.evidence
+
+
+def test_measures_made_for_all_candidates_at_once_equal_each_pairs_own(
+        items: list[ev.Item], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cosines and MinHash agreements computed for an article's candidates together
+    (their arrays kept as rows of a ring, reused article after article) are those of each
+    pair alone, also after the ring has wrapped round and given rows to others; an older
+    fingerprint without an embedding, or all of more candidates than the ring holds, are
+    left to `compare` (unknown here)."""
+    from pipeline import stories
+    monkeypatch.setattr(stories, "_ROWS", stories._Rows(size=8))
+    fps = [fingerprint(_item_article(item)) for item in items[:12]]
+    fps.append(stories.Fingerprint(content_hash="old", shingles=fps[0].shingles,
+                                   words=fps[0].words))  # no vector
+    rounds = [fps[1:9], fps[5:], fps[1:9][::-1], fps[::3], fps]  # the last: more than 8
+    for others in rounds:
+        for article in (fps[0], fps[7]):
+            known = stories._known(article, others)
+            for i, other in enumerate(others):
+                if other.vector.size == 0 or len(others) > 8:
+                    assert known.of(i) == stories._UNKNOWN
+                    continue
+                assert known.cosine[i] == pytest.approx(embed.cosine(article.vector,
+                                                                     other.vector), abs=1e-5)
+                assert known.shingles[i] == stories._jaccard(article.shingles, other.shingles)
+                assert known.words[i] == stories._jaccard(article.words, other.words)
 
 
 def test_independent_writeups_are_not_duplicates(by_id: dict[str, ev.Item]) -> None:
