@@ -2,10 +2,12 @@
 
     python -m bench.minhash_vs_datasketch        # needs datasketch (the `test` extra)
 
-The items are what tidings hashes: the body shingles (64 permutations) and content words
-(128) of 300 generated articles (English, Italian, Chinese; `bench.newsweb`). Both sides
-are checked to give equal values first; then each is timed (CPU time, 5 repetitions, the
-faster of two interleaved turns) in two runs, printed as they come.
+The items are what tidings hashed with SHA-1: the body shingles (64 permutations, as
+byte strings: tidings now hashes them in numpy) and content words (128) of 300 generated
+articles (English, Italian, Chinese; `bench.newsweb`). Both sides are checked to give
+equal values first; then each is timed (CPU time, 5 repetitions, the faster of two
+interleaved turns) in two runs, printed as they come. A last line compares the shingles'
+two ways from the text: byte strings and SHA-1 against `stories.shingles` (numpy hashes).
 """
 
 from __future__ import annotations
@@ -26,22 +28,41 @@ from bench.newsweb import make_article_text
 from pipeline import minhash, stories
 
 
-def item_sets(n_texts: int = 300) -> list[tuple[set[bytes], int]]:
+def texts(n_texts: int = 300) -> list[tuple[str, bool]]:
     rng = random.Random(5)
-    sets = []
+    out = []
     for i in range(n_texts):
         lang = ("en", "it", "zh")[i % 3]
         _, paragraphs = make_article_text(rng, lang)
-        body = "\n\n".join(paragraphs)
-        sets.append((stories.shingles(body, lang == "zh"), stories.SHINGLE_PERM))
-        sets.append((stories.content_words(body, lang == "zh"), stories.WORD_PERM))
+        out.append(("\n\n".join(paragraphs), lang == "zh"))
+    return out
+
+
+def byte_shingles(body: str, cjk: bool) -> set[bytes]:
+    """The shingles as byte strings, as tidings made them for SHA-1 (fingerprints v3)."""
+    norm = " ".join(stories.normalised_sentences(body))
+    if cjk:
+        chars = norm.replace(" ", "")
+        return {chars[i:i + 4].encode() for i in range(max(len(chars) - 3, 1))} if chars \
+            else set()
+    words = norm.split()
+    return {" ".join(words[i:i + 3]).encode() for i in range(max(len(words) - 2, 1))} \
+        if words else set()
+
+
+def item_sets(bodies: list[tuple[str, bool]]) -> list[tuple[set[bytes], int]]:
+    sets = []
+    for body, cjk in bodies:
+        sets.append((byte_shingles(body, cjk), stories.SHINGLE_PERM))
+        sets.append((stories.content_words(body, cjk), stories.WORD_PERM))
     return sets
 
 
 def main() -> int:
     from datasketch import MinHash
 
-    sets = item_sets()
+    bodies = texts()
+    sets = item_sets(bodies)
     perms = {n: MinHash(num_perm=n, seed=7, scheme="affine32").permutations
              for n in (stories.SHINGLE_PERM, stories.WORD_PERM)}
 
@@ -73,6 +94,25 @@ def main() -> int:
         print(f"run {run}: datasketch {ds * 1e6:.0f} µs, pipeline.minhash {npy * 1e6:.0f} µs "
               f"per signature (of which SHA-1 {sha * 1e6:.0f} µs): "
               f"datasketch / numpy = {ds / npy:.2f}×")
+
+    def shingled(fn: Callable[[str, bool], np.ndarray]) -> float:
+        started = time.process_time()
+        for _ in range(5):
+            for body, cjk in bodies:
+                fn(body, cjk)
+        return (time.process_time() - started) / (5 * len(bodies))
+
+    def by_sha1(body: str, cjk: bool) -> np.ndarray:
+        return minhash.signature(byte_shingles(body, cjk), stories.SHINGLE_PERM)
+
+    def by_numpy(body: str, cjk: bool) -> np.ndarray:
+        return minhash.signature_of(stories.shingles(body, cjk), stories.SHINGLE_PERM)
+
+    for run in (1, 2):
+        old = min(shingled(by_sha1), shingled(by_sha1))
+        new = min(shingled(by_numpy), shingled(by_numpy))
+        print(f"run {run}: shingle signature from the text: byte strings + SHA-1 "
+              f"{old * 1e6:.0f} µs, numpy hashes {new * 1e6:.0f} µs: {old / new:.2f}×")
     return 0
 
 

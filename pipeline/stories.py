@@ -57,6 +57,8 @@ from .models import Article, StoryRow, parse_time
 
 # ---------------------------------------------------------------------------- constants
 SHINGLE_PERM = 64  # MinHash of body shingles (near-duplicates)
+SHINGLE_HASHING = 2  # shingles hashed in numpy (`minhash.grams`); 1: SHA-1 each, as datasketch
+# (fingerprints v2 and v3): signatures of two hashings are not compared
 WORD_PERM = 128  # MinHash of content words (same-story text similarity)
 SHINGLE_WORDS = 3  # word shingle size (Latin scripts)
 SHINGLE_CHARS = 4  # character shingle size (Chinese, Japanese)
@@ -147,6 +149,7 @@ class Fingerprint:
     vector: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # embedding
     pinyin: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))  # Chinese only
     headline_pinyin: list[str] = field(default_factory=list)  # Chinese only: for name keys
+    shingle_hashing: int = SHINGLE_HASHING  # how `shingles` hashed its items
     # Derived once, on first use (a fingerprint is compared with many others):
     distinct: list[str] | None = field(default=None, repr=False, compare=False)
     pinyin_set: frozenset[int] | None = field(default=None, repr=False, compare=False)
@@ -157,7 +160,7 @@ class Fingerprint:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "v": 3, "content_hash": self.content_hash, "lang": self.lang,
+            "v": 4 if self.shingle_hashing == SHINGLE_HASHING else 3, "content_hash": self.content_hash, "lang": self.lang,
             "text_lang": self.text_lang, "seen_at": self.seen_at,
             "shingles": _pack(self.shingles), "n_shingles": self.n_shingles,
             "words": _pack(self.words), "n_words": self.n_words,
@@ -171,7 +174,8 @@ class Fingerprint:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fingerprint:
-        if data.get("v") not in (2, 3):  # a first-level fingerprint: content hash only
+        version = data.get("v")
+        if version not in (2, 3, 4):  # a first-level fingerprint: content hash only
             return cls(content_hash=data["content_hash"])
         return cls(
             content_hash=data["content_hash"], lang=data.get("lang", ""),
@@ -186,6 +190,7 @@ class Fingerprint:
             vector=embed.unpack(data.get("vector", "")),  # v2: none, so no embedding signal
             pinyin=_unpack24(data.get("pinyin", "")),
             headline_pinyin=list(data.get("headline_pinyin", [])),
+            shingle_hashing=SHINGLE_HASHING if version == 4 else 1,  # v2, v3: by SHA-1
         )
 
 
@@ -254,6 +259,11 @@ def _minhash(items: set[bytes], num_perm: int) -> np.ndarray:
     return minhash.signature(items, num_perm, seed=7)
 
 
+def _shingle_minhash(hashes: np.ndarray) -> np.ndarray:
+    """The shingles' signature: their numpy hashes, the same permutations (seed 7)."""
+    return minhash.signature_of(hashes, SHINGLE_PERM, seed=7)
+
+
 def normalised_sentences(text: str) -> list[str]:
     """The text's sentences, each `normalise_text`-ed, the empty ones left out. Joined by
     spaces they are `normalise_text(text)` itself (a sentence ends where punctuation or a
@@ -262,20 +272,17 @@ def normalised_sentences(text: str) -> list[str]:
     return [n for n in map(normalise_text, _SENTENCE_SPLIT.split(text)) if n]
 
 
-def shingles(text: str, cjk: bool, *, sentences: list[str] | None = None) -> set[bytes]:
-    """Near-duplicate units: word 3-grams, or character 4-grams for Chinese
-    (`sentences`: the text's `normalised_sentences`, when already made)."""
+def shingles(text: str, cjk: bool, *, sentences: list[str] | None = None) -> np.ndarray:
+    """Near-duplicate units: word 3-grams, or character 4-grams for Chinese, as distinct
+    32-bit hashes, sorted (`sentences`: the text's `normalised_sentences`, when already
+    made). A text shorter than one unit is one unit. Hashed in numpy (`minhash.grams`):
+    an article's ~400 shingles cost no Python call each."""
     norm = " ".join(normalised_sentences(text) if sentences is None else sentences)
     if cjk:
-        chars = norm.replace(" ", "")
-        n = SHINGLE_CHARS
-        return {chars[i:i + n].encode() for i in range(max(len(chars) - n + 1, 1))} if chars \
-            else set()
-    words = norm.encode().split(b" ")  # normalised: single spaces, the only whitespace
-    n = SHINGLE_WORDS
-    if len(words) < n:
-        return {b" ".join(words)} if norm else set()
-    return set(map(b" ".join, zip(*(words[k:] for k in range(n)))))
+        parts = minhash.code_points(norm.replace(" ", ""))
+        return np.unique(minhash.grams(parts, SHINGLE_CHARS))
+    words = norm.encode().split(b" ") if norm else []  # normalised: single spaces only
+    return np.unique(minhash.grams(minhash.word_hashes(words), SHINGLE_WORDS))
 
 
 def content_words(text: str, cjk: bool) -> set[bytes]:
@@ -339,7 +346,7 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
         content_hash=article.content_hash or _content_hash(body),
         lang=article.lang, text_lang=text_lang,
         seen_at=article.published_at or article.fetched_at,
-        shingles=_minhash(sh, SHINGLE_PERM), n_shingles=len(sh),
+        shingles=_shingle_minhash(sh), n_shingles=int(sh.size),
         words=_minhash(words, WORD_PERM), n_words=len(words),
         sentences=sentence_hashes(english, cjk_english, sentences=sentences),
         numbers=numbers, dates=figures.dates[:10], years=figures.years[:10],
@@ -430,6 +437,15 @@ def _seen(fp: Fingerprint) -> datetime | None:
     if fp.when is None:
         fp.when = parse_time(fp.seen_at)
     return fp.when
+
+
+def _shingled(a: Fingerprint, b: Fingerprint) -> float:
+    """The shingle signatures' agreement; 0 when their shingles were hashed two ways (one
+    stored before `SHINGLE_HASHING`): the content hash and shared sentences still find
+    a copy then."""
+    if a.shingle_hashing != b.shingle_hashing:
+        return 0.0
+    return _jaccard(a.shingles, b.shingles)
 
 
 def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -564,8 +580,8 @@ _ROWS_LOCK = threading.Lock()
 
 
 def _usual(fp: Fingerprint) -> bool:
-    return (fp.vector.shape == (embed.DIM,) and fp.shingles.shape == (SHINGLE_PERM,)
-            and fp.words.shape == (WORD_PERM,))
+    return (fp.shingle_hashing == SHINGLE_HASHING and fp.vector.shape == (embed.DIM,)
+            and fp.shingles.shape == (SHINGLE_PERM,) and fp.words.shape == (WORD_PERM,))
 
 
 class _Knowns(NamedTuple):
@@ -617,7 +633,7 @@ def _may_repeat(a: Fingerprint, b: Fingerprint, shingled: float | None,
     hundred candidates an article is only checked against as a possible original."""
     if a.content_hash and a.content_hash == b.content_hash:
         return True
-    jaccard = _jaccard(a.shingles, b.shingles) if shingled is None else shingled
+    jaccard = _shingled(a, b) if shingled is None else shingled
     return jaccard >= threshold or len(a_sentences.intersection(b.sentences)) >= MIN_DUP_SENTENCES
 
 
@@ -628,7 +644,7 @@ def _near_duplicate(a: Fingerprint, b: Fingerprint, shingled: float | None = Non
     if a.content_hash and a.content_hash == b.content_hash:
         p.duplicate = p.jaccard = p.containment = 1.0
         return p
-    p.jaccard = _jaccard(a.shingles, b.shingles) if shingled is None else shingled
+    p.jaccard = _shingled(a, b) if shingled is None else shingled
     small, large = sorted((a.n_shingles, b.n_shingles))
     if small and large and small / large >= 0.2 and p.jaccard > 0:
         inter = p.jaccard / (1 + p.jaccard) * (small + large)

@@ -1,8 +1,11 @@
-"""pipeline.minhash gives the very values datasketch's affine32 MinHash gives.
+"""pipeline.minhash gives the very values datasketch's affine32 MinHash gives, and the
+shingles' numpy hashing estimates what it should.
 
-Stores hold signatures made by datasketch (`MinHash(num_perm, seed=7, scheme="affine32")`,
-`update_batch`); if these values drifted, every stored fingerprint would stop matching new
-articles. datasketch is a test-only dependency, for this comparison.
+Stores hold content-word signatures made by datasketch (`MinHash(num_perm, seed=7,
+scheme="affine32")`, `update_batch`); if these values drifted, every stored fingerprint
+would stop matching new articles. datasketch is a test-only dependency, for this
+comparison. The shingles are hashed in numpy (`minhash.grams`): their values are pinned
+here, for the same reason.
 """
 
 from __future__ import annotations
@@ -13,9 +16,15 @@ import numpy as np
 import pytest
 
 from pipeline import minhash, stories
+from pipeline.dedup import normalise_text
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzàèéìòù"
 HAN = "的一是不了在人有我他这中大来上个国到说们为子和你地出道也时年得就那要下以生会自"
+# What `stories.shingles` gave when its numpy hashing was introduced (fingerprints v4): a
+# store's signatures are only comparable with new ones while these stay.
+PINNED_LATIN = [1349492895, 2186503545, 3038749777, 3479574954]
+PINNED_HAN = [583127816, 2427894488, 2584721256, 3110014354, 3598878038]
+PINNED_SIGNATURE = [68844984, 344807275, 241915763, 63429739]
 
 
 def reference(items: set[bytes], num_perm: int, seed: int = 7) -> np.ndarray:
@@ -35,15 +44,14 @@ def random_text(rng: random.Random) -> tuple[str, bool]:
 
 
 def test_signatures_equal_datasketch_on_random_texts() -> None:
-    """The items tidings feeds MinHash (shingles and content words) of 300 random texts."""
+    """The items tidings feeds datasketch's MinHash (content words) of 300 random texts."""
     rng = random.Random(20250520)
     for _ in range(300):
         text, cjk = random_text(rng)
-        for items, num_perm in ((stories.shingles(text, cjk), stories.SHINGLE_PERM),
-                                (stories.content_words(text, cjk), stories.WORD_PERM)):
-            got = minhash.signature(items, num_perm)
-            assert got.dtype == np.uint32
-            assert np.array_equal(got, reference(items, num_perm)), text[:80]
+        items = stories.content_words(text, cjk)
+        got = minhash.signature(items, stories.WORD_PERM)
+        assert got.dtype == np.uint32
+        assert np.array_equal(got, reference(items, stories.WORD_PERM)), text[:80]
 
 
 @pytest.mark.parametrize("num_perm", [1, 16, 64, 128, 256])
@@ -79,6 +87,59 @@ def test_empty_set_is_all_max() -> None:
 
 def test_stories_fingerprint_uses_the_same_values() -> None:
     text = "BYD said on Monday it delivered 300,000 vehicles in May, up 38% from a year ago."
-    sh = stories.shingles(text, False)
-    assert np.array_equal(stories._minhash(sh, stories.SHINGLE_PERM),
-                          reference(sh, stories.SHINGLE_PERM))
+    words = stories.content_words(text, False)
+    assert np.array_equal(stories._minhash(words, stories.WORD_PERM),
+                          reference(words, stories.WORD_PERM))
+
+
+def _byte_shingles(text: str, cjk: bool) -> set[bytes]:
+    """The shingles as byte strings, the way they were hashed before (one SHA-1 each)."""
+    norm = normalise_text(text)
+    if cjk:
+        chars = norm.replace(" ", "")
+        return {chars[i:i + 4].encode() for i in range(max(len(chars) - 3, 1))} if chars \
+            else set()
+    words = norm.split()
+    return {" ".join(words[i:i + 3]).encode() for i in range(max(len(words) - 2, 1))} \
+        if words else set()
+
+
+def test_shingles_are_one_hash_per_distinct_shingle() -> None:
+    """As many distinct hashes as distinct word 3-grams (character 4-grams): repeats count
+    once, and no two shingles of a text share a hash."""
+    rng = random.Random(5)
+    for _ in range(200):
+        text, cjk = random_text(rng)
+        text += " " + text[: len(text) // 3]  # repeats
+        got = stories.shingles(text, cjk)
+        assert got.dtype == np.uint32 and np.all(got[1:] > got[:-1])  # distinct, sorted
+        assert len(got) == len(_byte_shingles(text, cjk))
+
+
+def test_shingle_signatures_estimate_the_shingles_jaccard() -> None:
+    """Two texts that share a part: the signatures agree on about the share of shingles
+    the two have in common (64 permutations: within ±0.25 each, ±0.06 on average)."""
+    rng = random.Random(11)
+    errors = []
+    for _ in range(150):
+        text, cjk = random_text(rng)
+        cut = rng.randint(0, len(text))
+        other = text[:cut] + ("的是" if cjk else " was not ") + random_text(rng)[0][:cut]
+        a, b = _byte_shingles(text, cjk), _byte_shingles(other, cjk)
+        if not a or not b:
+            continue
+        true = len(a & b) / len(a | b)
+        estimate = float(np.mean(
+            minhash.signature_of(stories.shingles(text, cjk), stories.SHINGLE_PERM)
+            == minhash.signature_of(stories.shingles(other, cjk), stories.SHINGLE_PERM)))
+        assert abs(estimate - true) <= 0.25
+        errors.append(abs(estimate - true))
+    assert len(errors) > 100 and float(np.mean(errors)) <= 0.06
+
+
+def test_shingle_values_are_pinned() -> None:
+    """Stored signatures must not change between versions or processes."""
+    assert stories.shingles("BYD said on Monday it delivered", False).tolist() == PINNED_LATIN
+    assert stories.shingles("小米汽车交付新车", True).tolist() == PINNED_HAN
+    assert stories._shingle_minhash(np.asarray(PINNED_LATIN, np.uint32))[:4].tolist() == \
+        PINNED_SIGNATURE

@@ -218,6 +218,25 @@ def test_other_boilerplate_and_headline_is_duplicate(seed3: ev.Item) -> None:
     assert placement.evidence["signal"] == "near_duplicate"
 
 
+def test_a_copy_of_an_article_stored_before_the_numpy_shingles_is_still_a_copy(
+        seed3: ev.Item) -> None:
+    """A fingerprint stored before shingles were hashed in numpy (v3: SHA-1 per shingle)
+    has a shingle signature that means nothing beside a new one: it is not compared (no
+    agreement by chance), and the copy is found by the sentences the two share; its
+    content words, hashed as before, still compare."""
+    original = _article(seed3.text, title=seed3.title)
+    copy = _article("Menu Home Cars News Login\n\n" + seed3.text, title="Another headline")
+    stored = _cand(7, original, story_id=3)
+    old = stored.fingerprint.to_json() | {"v": 3}
+    stored.fingerprint = Fingerprint.from_json(json.loads(json.dumps(old)))
+    new = fingerprint(copy)
+    pair = compare(new, stored.fingerprint, window_days=10)
+    assert pair.jaccard == 0.0 and pair.shared_sentences >= 3 and pair.duplicate >= 0.8
+    assert pair.text == compare(new, fingerprint(original), window_days=10).text > 0.5
+    placement = _place(copy, [stored])
+    assert placement.duplicate_of == 7 and placement.story_id == 3
+
+
 def test_edited_sentences_is_duplicate(seed3: ev.Item) -> None:
     original = _article(seed3.text)
     edited = (seed3.text.replace("Zone officials indicated that", "Officials said that")
