@@ -57,7 +57,10 @@ STAGES = [
     ("fingerprint: stories.fingerprint", "pipeline.stories", "fingerprint"),
     ("  of which figures and dates (figures.scan)", "pipeline.figures", "scan"),
     ("  of which names (figures.names)", "pipeline.figures", "names"),
-    ("  of which MinHash (stories._minhash)", "pipeline.stories", "_minhash"),
+    ("  of which MinHash: shingles, their and the content words' signatures", "pipeline.stories",
+     "shingles"),
+    ("", "pipeline.stories", "_shingle_minhash"),
+    ("", "pipeline.stories", "_minhash"),
     ("  of which the embedding (Embedder.embed)", "pipeline.embed", "Embedder.embed"),
     ("index keys: stories.index_keys", "pipeline.stories", "index_keys"),
     ("candidates: Store.candidates", "pipeline.store", "Store.candidates"),
@@ -417,7 +420,8 @@ STAGE_PARENT = {
     "  of which figures and dates (figures.scan)": "fingerprint: stories.fingerprint",
     "  of which names (figures.names)": "fingerprint: stories.fingerprint",
     "  of which the embedding (Embedder.embed)": "fingerprint: stories.fingerprint",
-    "  of which MinHash (stories._minhash)": "fingerprint: stories.fingerprint",
+    "  of which MinHash: shingles, their and the content words' signatures":
+        "fingerprint: stories.fingerprint",
     "  of which fingerprint decode (Fingerprint.from_json)": "candidates: Store.candidates",
 }
 

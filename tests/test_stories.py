@@ -286,7 +286,8 @@ def test_measures_made_for_all_candidates_at_once_equal_each_pairs_own(
         items: list[ev.Item], monkeypatch: pytest.MonkeyPatch) -> None:
     """The cosines and MinHash agreements computed for an article's candidates together
     (their arrays kept as rows of a ring, reused article after article) are those of each
-    pair alone, also after the ring has wrapped round and given rows to others; an older
+    pair alone, also after the ring has wrapped round and given rows to others; a
+    fingerprint whose shingles were hashed the older way agrees on none of them; an older
     fingerprint without an embedding, or all of more candidates than the ring holds, are
     left to `compare` (unknown here)."""
     from pipeline import stories
@@ -294,7 +295,9 @@ def test_measures_made_for_all_candidates_at_once_equal_each_pairs_own(
     fps = [fingerprint(_item_article(item)) for item in items[:12]]
     fps.append(stories.Fingerprint(content_hash="old", shingles=fps[0].shingles,
                                    words=fps[0].words))  # no vector
-    rounds = [fps[1:9], fps[5:], fps[1:9][::-1], fps[::3], fps]  # the last: more than 8
+    v3 = Fingerprint.from_json(json.loads(json.dumps(fps[0].to_json() | {"v": 3})))
+    fps.insert(3, v3)  # its shingles hashed by SHA-1: they agree with none of the new ones
+    rounds = [fps[1:9], fps[5:13], fps[1:9][::-1], fps[::3], fps]  # the last: more than 8
     for others in rounds:
         for article in (fps[0], fps[7]):
             known = stories._known(article, others)
@@ -304,7 +307,9 @@ def test_measures_made_for_all_candidates_at_once_equal_each_pairs_own(
                     continue
                 assert known.cosine[i] == pytest.approx(embed.cosine(article.vector,
                                                                      other.vector), abs=1e-5)
-                assert known.shingles[i] == stories._jaccard(article.shingles, other.shingles)
+                assert known.shingles[i] == stories._shingled(article, other)
+                if other is v3:
+                    assert known.shingles[i] == 0.0 and known.words[i] is not None
                 assert known.words[i] == stories._jaccard(article.words, other.words)
 
 
@@ -454,6 +459,19 @@ def test_fingerprint_json_round_trip(by_id: dict[str, ev.Item]) -> None:
     assert again.to_json() == fp.to_json()
     assert again.vector.shape == (512,) and again.pinyin.size > 0
     assert len(json.dumps(data)) < 8000  # stored per article: 1.4 kB vector, 2.5 kB pinyin
+
+
+def test_a_chinese_articles_pinyin_keeps_its_stored_values(by_id: dict[str, ev.Item]) -> None:
+    """The pinyin grams, hashed together, give each gram's `pinyin_hash` (the values stored
+    fingerprints hold, and that a Latin name is looked up by)."""
+    from pipeline import figures, stories
+    item = by_id["yz-zh-1"]
+    grams = figures.pinyin_grams(f"{item.title}\n{item.text}")
+    assert len(grams) > 100 and "yizhuang" in grams
+    one_by_one = sorted({stories.pinyin_hash(g) for g in grams})
+    assert stories.pinyin_hashes(grams).tolist() == one_by_one
+    assert fingerprint(_item_article(item)).pinyin.tolist() == one_by_one
+    assert stories.pinyin_hashes([]).size == 0
 
 
 def test_old_fingerprints_still_load() -> None:
