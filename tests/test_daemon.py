@@ -227,6 +227,9 @@ def test_a_slow_source_does_not_hold_up_a_healthy_one(tmp_path: Path) -> None:
             wait_for(lambda: count(db, "SELECT COUNT(*) FROM articles WHERE source = 'fast'")
                      == 3, 25, "the healthy source's articles")
             slow_done = count(db, "SELECT COUNT(*) FROM articles WHERE source = 'slow'")
+            # The slow pass has begun (it takes the lock before its first request): on a
+            # loaded machine its job may start after the healthy one has finished.
+            wait_for(lambda: slow.count("/feed.xml") >= 1, 25, "the slow source's pass")
             cron = tidings("run", "--config", str(cfg))
         finally:
             proc.send_signal(signal.SIGTERM)
