@@ -160,7 +160,8 @@ class Fingerprint:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "v": 4 if self.shingle_hashing == SHINGLE_HASHING else 3, "content_hash": self.content_hash, "lang": self.lang,
+            "v": 4 if self.shingle_hashing == SHINGLE_HASHING else 3,
+            "content_hash": self.content_hash, "lang": self.lang,
             "text_lang": self.text_lang, "seen_at": self.seen_at,
             "shingles": _pack(self.shingles), "n_shingles": self.n_shingles,
             "words": _pack(self.words), "n_words": self.n_words,
@@ -249,7 +250,7 @@ def pinyin_hash(gram: str) -> int:
 
 def pinyin_hashes(grams: list[str]) -> np.ndarray:
     """`pinyin_hash` of each gram, distinct and sorted: encoded together and hashed in C
-    (a Chinese article's ~600 grams took ~0.5 ms one call each)."""
+    (a Chinese article's grams: 0.11 ms, against 0.13-0.19 ms one call each)."""
     if not grams:
         return np.zeros(0, np.uint32)
     encoded = "\0".join(grams).encode().split(b"\0")  # a gram holds no NUL: letters

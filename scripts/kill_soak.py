@@ -5,7 +5,8 @@ and starts its worker processes. `tidings run` is started again and again and ki
 with SIGKILL (what the out-of-memory killer sends) at a random moment, `--kills` times;
 then it runs once to the end. We check that no tidings process is left alive after each
 kill, that the store's integrity holds, and that the store equals the store of one clean,
-uninterrupted pass over the same site: the same articles, stories, flags and duplicates.
+uninterrupted pass over the same site: the same articles, stories, flags, duplicates and
+full-text rows.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from tests.conftest import seed_page, write_config
 GRACE = 15.0  # seconds a worker may take to notice its parent is gone
 QUERY = ("SELECT (SELECT COUNT(*) FROM articles), (SELECT COUNT(DISTINCT url) FROM articles), "
          "(SELECT COUNT(*) FROM stories), (SELECT COUNT(*) FROM stories WHERE flagged = 1), "
-         "(SELECT COUNT(*) FROM articles WHERE duplicate_of IS NOT NULL)")
+         "(SELECT COUNT(*) FROM articles WHERE duplicate_of IS NOT NULL), "
+         "(SELECT COUNT(*) FROM articles_fts)")
 
 
 def site(count: int, delay: float) -> SiteServer:
@@ -143,8 +145,10 @@ def main() -> int:
         "longest a worker outlived its killed parent (s)": round(lingered, 1),
         "final pass exit": final.returncode,
         "final pass new articles": json.loads(final_out)["new_articles"] if final_out else None,
-        "killed store (articles, urls, stories, flagged, duplicates)": killed_counts,
-        "clean store (articles, urls, stories, flagged, duplicates)": clean_counts,
+        "killed store (articles, urls, stories, flagged, duplicates, full-text rows)":
+            killed_counts,
+        "clean store (articles, urls, stories, flagged, duplicates, full-text rows)":
+            clean_counts,
         "equal": killed_counts == clean_counts, "minutes": round((time.monotonic() - started)
                                                                  / 60, 1),
     }
