@@ -26,6 +26,7 @@ import numpy as np
 
 from bench.newsweb import make_article_text
 from pipeline import minhash, stories
+from tests.test_minhash import byte_shingles  # the items as they were for SHA-1
 
 
 def texts(n_texts: int = 300) -> list[tuple[str, bool]]:
@@ -36,18 +37,6 @@ def texts(n_texts: int = 300) -> list[tuple[str, bool]]:
         _, paragraphs = make_article_text(rng, lang)
         out.append(("\n\n".join(paragraphs), lang == "zh"))
     return out
-
-
-def byte_shingles(body: str, cjk: bool) -> set[bytes]:
-    """The shingles as byte strings, as tidings made them for SHA-1 (fingerprints v3)."""
-    norm = " ".join(stories.normalised_sentences(body))
-    if cjk:
-        chars = norm.replace(" ", "")
-        return {chars[i:i + 4].encode() for i in range(max(len(chars) - 3, 1))} if chars \
-            else set()
-    words = norm.split()
-    return {" ".join(words[i:i + 3]).encode() for i in range(max(len(words) - 2, 1))} \
-        if words else set()
 
 
 def item_sets(bodies: list[tuple[str, bool]]) -> list[tuple[set[bytes], int]]:

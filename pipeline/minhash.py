@@ -104,7 +104,7 @@ def signature(items: Collection[bytes], num_perm: int, seed: int = 7) -> np.ndar
     Equal to `datasketch.MinHash(num_perm, seed=seed, scheme="affine32")` after
     `update_batch(items)`, `.hashvalues`.
     """
-    return signature_of(hash32(items) if items else np.zeros(0, np.uint32), num_perm, seed)
+    return signature_of(hash32(items), num_perm, seed)
 
 
 def signature_of(hashes: np.ndarray, num_perm: int, seed: int = 7) -> np.ndarray:

@@ -568,8 +568,6 @@ class _Rows:
                 for fp, row in zip(fps, found, strict=True)]
 
     def _put(self, fp: Fingerprint, taken: set[int]) -> int:
-        if fp.row is not None and fp.row in taken and self.owner[fp.row] == id(fp):
-            return fp.row  # the same fingerprint twice in one call
         if not _usual(fp):
             return -1
         row = self.next

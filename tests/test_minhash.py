@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from pipeline import minhash, stories
-from pipeline.dedup import normalise_text
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzàèéìòù"
 HAN = "的一是不了在人有我他这中大来上个国到说们为子和你地出道也时年得就那要下以生会自"
@@ -92,9 +91,10 @@ def test_stories_fingerprint_uses_the_same_values() -> None:
                           reference(words, stories.WORD_PERM))
 
 
-def _byte_shingles(text: str, cjk: bool) -> set[bytes]:
-    """The shingles as byte strings, the way they were hashed before (one SHA-1 each)."""
-    norm = normalise_text(text)
+def byte_shingles(text: str, cjk: bool) -> set[bytes]:
+    """The shingles as byte strings, the way they were hashed before (one SHA-1 each;
+    `bench.minhash_vs_datasketch` times them against `stories.shingles`)."""
+    norm = " ".join(stories.normalised_sentences(text))
     if cjk:
         chars = norm.replace(" ", "")
         return {chars[i:i + 4].encode() for i in range(max(len(chars) - 3, 1))} if chars \
@@ -113,7 +113,7 @@ def test_shingles_are_one_hash_per_distinct_shingle() -> None:
         text += " " + text[: len(text) // 3]  # repeats
         got = stories.shingles(text, cjk)
         assert got.dtype == np.uint32 and np.all(got[1:] > got[:-1])  # distinct, sorted
-        assert len(got) == len(_byte_shingles(text, cjk))
+        assert len(got) == len(byte_shingles(text, cjk))
 
 
 def test_shingle_signatures_estimate_the_shingles_jaccard() -> None:
@@ -125,7 +125,7 @@ def test_shingle_signatures_estimate_the_shingles_jaccard() -> None:
         text, cjk = random_text(rng)
         cut = rng.randint(0, len(text))
         other = text[:cut] + ("的是" if cjk else " was not ") + random_text(rng)[0][:cut]
-        a, b = _byte_shingles(text, cjk), _byte_shingles(other, cjk)
+        a, b = byte_shingles(text, cjk), byte_shingles(other, cjk)
         if not a or not b:
             continue
         true = len(a & b) / len(a | b)
