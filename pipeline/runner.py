@@ -63,7 +63,8 @@ def installed_languages(config: Config) -> frozenset[str]:
 
 def preparer_pool(config: Config) -> Pool:
     """Worker processes that run `Preparer` (so extraction uses every core)."""
-    return WorkerPool(Preparer, (config, installed_languages(config)), config.fetch.workers)
+    return WorkerPool(Preparer, (config, installed_languages(config)), config.fetch.workers,
+                      stages=Preparer.STAGES)
 
 
 class Pass:
@@ -255,7 +256,8 @@ class Pass:
             from . import stories
             article = self.preparer.matcher.judge(self._translation.translate_new(article))
             self.report.translated += article.translation_status == "done"
-            fingerprint = stories.fingerprint(article)
+            # the vector is of the original headline and lead, which did not change
+            fingerprint = stories.fingerprint(article, vector=fingerprint.vector)
             keys = stories.index_keys(fingerprint)
         saved = self.story_stage.save(article, fingerprint, keys, link_url=link.url)
         fate = Fate.NEW if saved.article.duplicate_of is None else Fate.DUPLICATE

@@ -320,9 +320,17 @@ def sentence_hashes(text: str, cjk: bool, *, sentences: list[str] | None = None)
     return out[:MAX_SENTENCES]
 
 
-def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fingerprint:
-    """Everything `place` needs later, from the article alone. The embedding is of the
-    original headline and lead (the encoder is multilingual; a translation adds noise)."""
+def embedding(article: Article, embedder: embed.Embedder | None = None) -> np.ndarray:
+    """The article's vector: of its original headline and lead (the encoder is
+    multilingual; a translation adds noise)."""
+    return (embedder or embed.shared()).embed_one(
+        embed.article_text(article.title, article.text or ""))
+
+
+def fingerprint(article: Article, embedder: embed.Embedder | None = None, *,
+                vector: np.ndarray | None = None) -> Fingerprint:
+    """Everything `place` needs later, from the article alone; `vector`, its `embedding`
+    when it is known already."""
     body = article.text or ""
     cjk_body = _is_cjk(body, article.lang)
     english = article.english_text()
@@ -363,7 +371,7 @@ def fingerprint(article: Article, embedder: embed.Embedder | None = None) -> Fin
         units={n: figures.units[n] for n in numbers if n in figures.units},
         names=names[:40], translated_names=[n for n in translated_names if n in names[:40]],
         entities=sorted(set(article.entities)),
-        vector=(embedder or embed.shared()).embed_one(embed.article_text(article.title, body)),
+        vector=embedding(article, embedder) if vector is None else vector,
         pinyin=pinyin_hashes(grams),
         headline_pinyin=headline,
     )

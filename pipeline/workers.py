@@ -1,8 +1,8 @@
 """Worker processes for the CPU-bound pure stages.
 
-A `WorkerPool` runs one function, built once per worker by a picklable factory, on items
-sent to it. Workers start with the `spawn` method (no inherited threads or sockets),
-ignore SIGINT/SIGTERM (stopping is the parent's decision) and die with their parent,
+A `WorkerPool` runs stages, methods of an object built once per worker by a picklable
+factory, on items sent to it. Workers start with the `spawn` method (no inherited threads
+or sockets), ignore SIGINT/SIGTERM (stopping is the parent's decision) and die with their parent,
 even when the parent is SIGKILLed: a thread in each worker watches its parent's pid and
 ends the worker within `WATCH_INTERVAL` of the parent's death. (Not Linux
 `PR_SET_PDEATHSIG`: it fires when the *thread* that started the worker ends, and the
@@ -13,8 +13,10 @@ Items travel in chunks: each call of `run` waits in its event loop's lane, and a
 keeps at most two chunks per worker in flight, sending what waits (up to `chunk` items)
 whenever one comes back. An idle pool sends an item at once; a busy one sends several per
 round trip, so the executor's per-task cost (pipes, its threads, waking the event loop) is
-paid per chunk, not per page. The daemon shares one pool between passes that run in
-threads of their own, each with its own event loop: each loop has its own lane.
+paid per chunk, not per page. A worker runs each stage over its whole chunk before the
+next, so that a stage's code and data are still in the CPU's caches for the next item
+(`pipeline.prepare` says what that saves). The daemon shares one pool between passes that
+run in threads of their own, each with its own event loop: each loop has its own lane.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ R = TypeVar("R")
 WATCH_INTERVAL = 0.1  # seconds between looks at the parent's pid
 CHUNK = 8  # items per round trip to a worker, at most
 
-_FUNCTION: Callable[[Any], Any] | None = None
+_STAGES: tuple[Callable[[Any], Any], ...] = ()
 
 
 def die_with_parent(parent: int) -> None:
@@ -53,28 +55,33 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
-def _start(parent: int, factory: Callable[..., Callable[[Any], Any]],
-           args: tuple[Any, ...]) -> None:
-    global _FUNCTION
+def _start(parent: int, factory: Callable[..., Any], args: tuple[Any, ...],
+           stages: tuple[str, ...]) -> None:
+    global _STAGES
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _FUNCTION = factory(*args)
+    built = factory(*args)
+    _STAGES = tuple(getattr(built, name) for name in stages)
 
 
 def _call_chunk(items: list[Any]) -> list[tuple[bool, Any]]:
-    """Each item's (True, result) or (False, exception): one item's error is its own."""
-    assert _FUNCTION is not None, "worker used before it started"
-    out: list[tuple[bool, Any]] = []
-    for item in items:
-        try:
-            out.append((True, _FUNCTION(item)))
-        except Exception as exc:  # noqa: BLE001 - travels back to the caller of `run`
+    """Each item's (True, result) or (False, exception): one item's error is its own.
+    Stage by stage: each stage runs over the whole chunk before the next starts."""
+    assert _STAGES, "worker used before it started"
+    out: list[tuple[bool, Any]] = [(True, item) for item in items]
+    for stage in _STAGES:
+        for n, (ok, value) in enumerate(out):
+            if not ok:
+                continue
             try:
-                pickle.dumps(exc)
-            except Exception:  # noqa: BLE001 - an exception that cannot travel as it is
-                exc = RuntimeError(f"{type(exc).__name__}: {exc}")
-            out.append((False, exc))
+                out[n] = (True, stage(value))
+            except Exception as exc:  # noqa: BLE001 - travels back to the caller of `run`
+                try:
+                    pickle.dumps(exc)
+                except Exception:  # noqa: BLE001 - an exception that cannot travel as it is
+                    exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+                out[n] = (False, exc)
     return out
 
 
@@ -87,19 +94,22 @@ class _Lane:
 
 
 class WorkerPool(Generic[A, R]):
-    """`factory(*args)` builds the function each worker applies; `run` sends it one item.
+    """`factory(*args)` builds, in each worker, the object whose methods named by `stages`
+    are applied in turn (by default the object itself is called); `run` sends one item.
 
-    Exceptions raised in a worker travel back to the caller of `run`."""
+    Exceptions raised in a worker travel back to the caller of `run`; an item whose stage
+    raised skips the later stages."""
 
-    def __init__(self, factory: Callable[..., Callable[[A], R]], args: tuple[Any, ...],
-                 workers: int = 0, *, chunk: int = CHUNK) -> None:
+    def __init__(self, factory: Callable[..., Any], args: tuple[Any, ...],
+                 workers: int = 0, *, chunk: int = CHUNK,
+                 stages: tuple[str, ...] = ("__call__",)) -> None:
         # 0: one fewer than the cores, as the parent keeps one busy with HTTP and SQLite
         workers = workers or max(1, (os.cpu_count() or 1) - 1)
         self.workers = workers
         self.chunk = max(1, chunk)
         self._executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start, initargs=(os.getpid(), factory, args))
+            initializer=_start, initargs=(os.getpid(), factory, args, stages))
         self._lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lane] = \
             weakref.WeakKeyDictionary()
         self._lock = threading.Lock()

@@ -27,6 +27,50 @@ def _work(n: int) -> int:
     return n * n
 
 
+class _TwoStages:
+    """Squares in a second stage, and tells which items' first stage had run by then."""
+
+    def __init__(self) -> None:
+        self.firsts: list[int] = []
+
+    def first(self, n: int) -> int:
+        if n == 7:
+            raise ValueError("seven")
+        self.firsts.append(n)
+        return n
+
+    def second(self, n: int) -> tuple[int, list[int]]:
+        if n == 13:
+            raise ValueError("thirteen")
+        return n * n, list(self.firsts)
+
+
+def test_a_chunk_goes_through_each_stage_before_the_next() -> None:
+    """Stages run stage by stage over a chunk (so a stage's code stays in the CPU's
+    caches); an item that fails in one stage gets its own error and skips the rest, and
+    every other item still gets its answer."""
+    pool: WorkerPool[int, tuple[int, list[int]]] = WorkerPool(
+        _TwoStages, (), workers=1, chunk=4, stages=("first", "second"))
+
+    async def all_of_them() -> list[object]:
+        return await asyncio.gather(*(pool.run(n) for n in range(30)), return_exceptions=True)
+
+    try:
+        results = asyncio.run(all_of_them())
+    finally:
+        pool.close()
+    for n, got in enumerate(results):
+        if n in (7, 13):
+            assert isinstance(got, ValueError)
+            assert str(got) == ("seven" if n == 7 else "thirteen")
+        else:
+            assert isinstance(got, tuple) and got[0] == n * n
+    assert all(7 not in got[1] for got in results if isinstance(got, tuple))  # failed first
+    ahead = [n for n, got in enumerate(results) if isinstance(got, tuple)
+             and any(later > n for later in got[1])]
+    assert ahead, "no item's second stage ran after a later item's first: not by chunk"
+
+
 def test_two_event_loops_share_a_pool_and_each_item_gets_its_own_answer() -> None:
     """The daemon's passes run in threads of their own, each with its event loop, on one
     pool; items go in chunks, and one item's error reaches only its caller."""
