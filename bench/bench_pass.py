@@ -590,7 +590,7 @@ def report_section(quick: bool, info: dict[str, Any], n: int, truth: dict[str, s
 
 
 RAW_STAGES = ("extract: trafilatura, canonical URL, content hash", "language: detect_article")
-EMBEDDING = "of which the embedding (Embedder.embed)"
+EMBEDDING = "embedding: stories.embedding (ONNX Runtime)"
 STORY_STAGES = ("fingerprint: stories.fingerprint", "index keys: stories.index_keys",
                 "candidates: Store.candidates", "place: stories.place",
                 "settle: follow-ups and importance (StoryStage.settle)")
@@ -619,7 +619,7 @@ def stage_lines(results: list[dict[str, Any]], n: int) -> list[str]:
     raw = [r["raw1"]["cpu"] / n * 1000 for r in results]
     own = total(RAW_STAGES)
     embedding = per(EMBEDDING)
-    story = [s - e for s, e in zip(total(STORY_STAGES), embedding, strict=True)]
+    story = total(STORY_STAGES)  # the embedding is a stage of its own
     sqlite = total(["save: Store.save_article (a savepoint in its batch)",
                     "fetch log: Store.record_fetches", "known URL? Store.article_id_for_url",
                     "links: Store.finish_link, add_links, pending_links"])

@@ -54,6 +54,7 @@ STAGES = [
     ("extract: trafilatura, canonical URL, content hash", "pipeline.extract", "extract"),
     ("language: detect_article", "pipeline.language", "detect_article"),
     ("relevance: Matcher.judge", "pipeline.relevance", "Matcher.judge"),
+    ("embedding: stories.embedding (ONNX Runtime)", "pipeline.stories", "embedding"),
     ("fingerprint: stories.fingerprint", "pipeline.stories", "fingerprint"),
     ("  of which figures and dates (figures.scan)", "pipeline.figures", "scan"),
     ("  of which names (figures.names)", "pipeline.figures", "names"),
@@ -61,7 +62,6 @@ STAGES = [
      "shingles"),
     ("", "pipeline.stories", "_shingle_minhash"),
     ("", "pipeline.stories", "_minhash"),
-    ("  of which the embedding (Embedder.embed)", "pipeline.embed", "Embedder.embed"),
     ("index keys: stories.index_keys", "pipeline.stories", "index_keys"),
     ("candidates: Store.candidates", "pipeline.store", "Store.candidates"),
     ("  of which fingerprint decode (Fingerprint.from_json)", "pipeline.stories",
@@ -419,7 +419,6 @@ DECODE = "  of which fingerprint decode (Fingerprint.from_json)"
 STAGE_PARENT = {
     "  of which figures and dates (figures.scan)": "fingerprint: stories.fingerprint",
     "  of which names (figures.names)": "fingerprint: stories.fingerprint",
-    "  of which the embedding (Embedder.embed)": "fingerprint: stories.fingerprint",
     "  of which MinHash: shingles, their and the content words' signatures":
         "fingerprint: stories.fingerprint",
     "  of which fingerprint decode (Fingerprint.from_json)": "candidates: Store.candidates",
