@@ -1,9 +1,9 @@
 """One pass: every due source's links fetched, each article taken through the stages, stored.
 
-The stage order: `prepare.Preparer.__call__` runs the pure stages (in a module of their
-own, all a worker process imports) and `Pass._article` the rest, in this order:
+The stage order: `prepare.Preparer.STAGES` names the pure stages (in a module of their
+own, all a worker process imports) and `Pass._article` runs the rest, in this order:
 
-    fetch → extract → language → translation status → relevance → fingerprint
+    fetch → extract → language → translation status → relevance → embedding → fingerprint
           → translate and fingerprint again (when a package for the language is installed)
           → place, flag, store, follows, importance (`StoryStage.save`)
 
