@@ -7,8 +7,8 @@ stages, not the runner with its HTTP client and store, so each worker holds only
 the stages need. A worker runs each stage over its whole chunk of pages before the next
 stage (`WorkerPool`'s `stages`): a stage's code and tables (trafilatura's, langdetect's
 profiles, the model's weights) are then still in the CPU's caches for the next page:
-0.9 of the CPU of page by page (11.4 → 10.2 ms a page on the generated web, in one
-process: `python -m bench.stage_order`).
+0.86-0.90 of the CPU of page by page on the generated web, in one process (`python -m
+bench.stage_order`, two runs).
 """
 
 from __future__ import annotations
