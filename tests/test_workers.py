@@ -1,16 +1,25 @@
-"""Worker processes: items in chunks, several passes (event loops) on one pool, and no
-process at all for a pass too small to pay for one."""
+"""Worker processes: items in chunks, stage by stage, several passes (event loops) on one
+pool, no process at all for a pass too small to pay for one, and a pass through a worker
+storing what a pass without one stores."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import threading
 import time
+from datetime import date
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from pipeline import runner
 from pipeline.config import load_config
+from pipeline.demo import DemoWeb
 from pipeline.demo.server import SiteServer
-from pipeline.runner import POOL_AFTER_PAGES, run_pass
+from pipeline.runner import POOL_AFTER_PAGES, preparer_pool, run_pass
 from pipeline.store import Store
 from pipeline.workers import WorkerPool
 
@@ -141,3 +150,53 @@ def test_a_pass_too_small_for_a_pool_starts_none(tmp_path: Path, seed_site: Site
     finally:
         store.close()
     assert report.new_articles == 5 and not report.errors and not asked
+
+
+def _articles(db: Path) -> dict[str, dict[str, Any]]:
+    """What a pass decided of each article, by URL (less the clock of its fetch)."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = [dict(r) for r in conn.execute("SELECT * FROM articles")]
+    finally:
+        conn.close()
+    out = {}
+    for row in rows:
+        fingerprint = json.loads(row.pop("fingerprint"))
+        fingerprint.pop("seen_at", None)  # the fetch's time when a page has no date
+        for key in ("id", "fetched_at", "story_id", "duplicate_of", "evidence"):
+            row.pop(key)
+        out[row["url"]] = {**row, "fingerprint": fingerprint}
+    return out
+
+
+def test_a_pass_through_worker_processes_stores_what_one_without_them_stores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo web twice, once with its pages' stages on the store thread (a pass this
+    small starts no worker) and once in a worker process, stage by stage over chunks:
+    the same articles, languages, relevance and fingerprints, page for page, and the same
+    counts (pages without article text included)."""
+    reports, stored = [], []
+    with DemoWeb(today=date(2026, 3, 14)) as web:
+        for run, pooled in enumerate((False, True)):
+            config_path = tmp_path / f"tidings-{run}.toml"
+            config_path.write_text(web.config_toml(str(tmp_path / f"tidings-{run}.db")),
+                                   "utf-8")
+            config = load_config(config_path, env={})
+            pool = preparer_pool(config) if pooled else None
+            if pooled:
+                monkeypatch.setattr(runner, "POOL_AFTER_PAGES", 0)
+            store = Store.open(config.store.path)
+            try:
+                reports.append(run_pass(config, store, translate=False,
+                                        pool=pool))
+            finally:
+                store.close()
+                if pool is not None:
+                    pool.close()
+            stored.append(_articles(tmp_path / f"tidings-{run}.db"))
+    by_hand, by_workers = reports
+    assert by_hand.new_articles >= 20 and by_hand.pages_skipped > 0, by_hand.as_dict()
+    for count in ("new_articles", "duplicates", "pages_skipped", "flagged"):
+        assert getattr(by_workers, count) == getattr(by_hand, count), count
+    assert stored[1] == stored[0]
