@@ -2,9 +2,9 @@
 
 A `WorkerPool` runs stages, methods of an object built once per worker by a picklable
 factory, on items sent to it. Workers start with the `spawn` method (no inherited threads
-or sockets), ignore SIGINT/SIGTERM (stopping is the parent's decision) and die with their parent,
-even when the parent is SIGKILLed: a thread in each worker watches its parent's pid and
-ends the worker within `WATCH_INTERVAL` of the parent's death. (Not Linux
+or sockets), ignore SIGINT/SIGTERM (stopping is the parent's decision) and die with their
+parent, even when the parent is SIGKILLed: a thread in each worker watches its parent's
+pid and ends the worker within `WATCH_INTERVAL` of the parent's death. (Not Linux
 `PR_SET_PDEATHSIG`: it fires when the *thread* that started the worker ends, and the
 executor starts workers from whichever thread submits first — a daemon pass's thread —
 so a shared pool lost its workers when that pass ended.)
