@@ -30,7 +30,7 @@ from pipeline import charset
 from pipeline.config import load_config
 from pipeline.models import Page
 from pipeline.prepare import Prepared, Preparer
-from pipeline.workers import CHUNK
+from pipeline.workers import CHUNK, run_stages
 
 
 def pages(count: int) -> list[Page]:
@@ -50,14 +50,11 @@ def page_by_page(prep: Preparer, batch: list[Page]) -> list[Any]:
 
 
 def stage_by_stage(prep: Preparer, batch: list[Page]) -> list[Any]:
-    """What a worker does with its chunks (`workers._call_chunk`, without its per-item
-    exception handling, which no page here needs)."""
+    """What a worker does with its chunks (`workers.run_stages`)."""
+    stages = [getattr(prep, name) for name in Preparer.STAGES]
     out: list[Any] = []
     for start in range(0, len(batch), CHUNK):
-        values: list[Any] = batch[start:start + CHUNK]
-        for name in Preparer.STAGES:
-            values = [getattr(prep, name)(v) for v in values]
-        out += values
+        out += [value for _ok, value in run_stages(stages, batch[start:start + CHUNK])]
     return out
 
 

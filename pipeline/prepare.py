@@ -42,14 +42,12 @@ class _Embedded(NamedTuple):
     vector: np.ndarray
 
 
-Read = Article | ExtractError  # a page without article text is an outcome, not a crash
-
-
 class Preparer:
     """The pure stages, in order (`STAGES`, the names of its methods). `installed`: the
     languages with a translation package, as the pass starts (read by the parent: a worker
-    looks at no folder). A page without article text passes through the later stages as
-    its `ExtractError`."""
+    looks at no folder). A page without article text raises `ExtractError` in the first
+    stage, which ends its way through them (in a worker too: an item whose stage raised
+    skips the later ones)."""
 
     STAGES = ("extract", "language", "relevance", "embedding", "fingerprint")
 
@@ -60,40 +58,34 @@ class Preparer:
 
     def __call__(self, page: Page) -> Prepared | ExtractError:
         done: Any = page
-        for stage in self.STAGES:
-            done = getattr(self, stage)(done)
-        assert isinstance(done, (Prepared, ExtractError))
+        try:
+            for stage in self.STAGES:
+                done = getattr(self, stage)(done)
+        except ExtractError as exc:  # an outcome (no article here), not a crash
+            return exc
+        assert isinstance(done, Prepared)
         return done
 
-    def extract(self, page: Page) -> Read:
+    def extract(self, page: Page) -> Article:
         from . import extract
-        try:
-            return extract.extract(page, min_chars=self.config.fetch.min_text_chars)
-        except ExtractError as exc:
-            return exc
+        return extract.extract(page, min_chars=self.config.fetch.min_text_chars)
 
-    def language(self, article: Read) -> Read:
+    def language(self, article: Article) -> Article:
         from . import language
-        if isinstance(article, ExtractError):
-            return article
         article = language.detect_article(article)
         status, reason = translation_status(article.lang, self.config.translate,
                                             article.lang in self.installed)
         return article.replace(translation_status=status, translation_error=reason)
 
-    def relevance(self, article: Read) -> Read:
-        return article if isinstance(article, ExtractError) else self.matcher.judge(article)
+    def relevance(self, article: Article) -> Article:
+        return self.matcher.judge(article)
 
-    def embedding(self, article: Read) -> _Embedded | ExtractError:
+    def embedding(self, article: Article) -> _Embedded:
         from . import stories
-        if isinstance(article, ExtractError):
-            return article
         return _Embedded(article, stories.embedding(article))
 
-    def fingerprint(self, embedded: _Embedded | ExtractError) -> Prepared | ExtractError:
+    def fingerprint(self, embedded: _Embedded) -> Prepared:
         from . import stories
-        if isinstance(embedded, ExtractError):
-            return embedded
         article, vector = embedded
         fingerprint = stories.fingerprint(article, vector=vector)
         return Prepared(article, fingerprint, stories.index_keys(fingerprint))

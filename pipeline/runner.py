@@ -52,7 +52,7 @@ POOL_AFTER_PAGES = 100  # a worker costs ~1.1 s CPU to start: only for passes bi
 SIZE_WAIT = 5.0  # seconds a page waits, at most, for the pass's size to be known
 
 
-Pool = WorkerPool[Page, Prepared | ExtractError]
+Pool = WorkerPool[Page, Prepared]
 PoolSource = Pool | Callable[[], Pool]  # a pool, or where to get one when a pass needs it
 
 
@@ -197,7 +197,11 @@ class Pass:
             pool = await self._worker_pool()
             if pool is None:  # the pure stages on the store thread: one hand-off, not two
                 return await self._on_store(self._prepare_place_and_store, page, link)
-            return await self._on_store(self._place_and_store, await pool.run(page), link)
+            try:
+                prepared: Prepared | ExtractError = await pool.run(page)
+            except ExtractError as exc:  # no article text: an outcome, as on the store thread
+                prepared = exc
+            return await self._on_store(self._place_and_store, prepared, link)
         except FetchError as exc:  # a final one (robots, not HTML, refused) is not retried
             self.report.pages_skipped += exc.final
             await self._link_failed(link, str(exc), "skipped" if exc.final else "failed")

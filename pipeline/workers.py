@@ -29,7 +29,7 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Generic, TypeVar
 
@@ -66,11 +66,17 @@ def _start(parent: int, factory: Callable[..., Any], args: tuple[Any, ...],
 
 
 def _call_chunk(items: list[Any]) -> list[tuple[bool, Any]]:
-    """Each item's (True, result) or (False, exception): one item's error is its own.
-    Stage by stage: each stage runs over the whole chunk before the next starts."""
     assert _STAGES, "worker used before it started"
+    return run_stages(_STAGES, items)
+
+
+def run_stages(stages: Sequence[Callable[[Any], Any]], items: list[Any]
+               ) -> list[tuple[bool, Any]]:
+    """Each item's (True, result) or (False, exception): one item's error is its own, and
+    it skips the later stages. Stage by stage: each stage runs over all the items before
+    the next starts. (What a worker does with a chunk.)"""
     out: list[tuple[bool, Any]] = [(True, item) for item in items]
-    for stage in _STAGES:
+    for stage in stages:
         for n, (ok, value) in enumerate(out):
             if not ok:
                 continue
